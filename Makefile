@@ -1,0 +1,38 @@
+# make demo | make test | make bench. The first use creates .venv; installs rerun only when a pyproject changes.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PYPROJECTS := pyproject.toml $(wildcard src/*/pyproject.toml)
+
+.PHONY: demo test lint pytest isolation bench clean
+
+$(PY):
+	python3 -m venv $(VENV)
+
+# torch first, pinned: on this machine that is the local CPU wheel; an unpinned resolve pulls a multi-GB CUDA build.
+$(STAMP): $(PY) $(PYPROJECTS)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $@
+
+demo: $(STAMP)
+	$(PY) apps/demo.py
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+pytest: $(STAMP)
+	$(PY) -m pytest
+
+isolation:
+	bash tests/isolation_check.sh
+
+test: lint pytest isolation
+
+bench: $(STAMP)
+	$(PY) benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache

@@ -1,0 +1,24 @@
+"""Per-sequence log-probabilities of labels under a causal LM's logits."""
+
+from __future__ import annotations
+
+import torch
+
+IGNORE_INDEX = -100
+
+
+def sequence_logps(logits: torch.Tensor, labels: torch.Tensor, *, average: bool = False) -> torch.Tensor:
+    """Sum (or mean) of log p(label_t | prefix) over the labelled positions of each sequence.
+
+    logits: (B, T, V), labels: (B, T) already aligned with logits (labels[:, t] is predicted by logits[:, t]);
+    positions whose label is -100 are ignored. Returns (B,) in float32.
+    """
+    if logits.shape[:-1] != labels.shape:
+        raise ValueError(f"logits {tuple(logits.shape)} and labels {tuple(labels.shape)} do not align")
+    mask = labels != IGNORE_INDEX
+    safe = labels.masked_fill(~mask, 0)
+    logp = torch.log_softmax(logits.float(), dim=-1).gather(-1, safe.unsqueeze(-1)).squeeze(-1)  # (B, T)
+    total = (logp * mask).sum(-1)
+    if average:
+        return total / mask.sum(-1).clamp(min=1)
+    return total

@@ -1,0 +1,7 @@
+"""jpmoe: a Llama-architecture Mixture-of-Experts decoder, its Triton kernels, HF conversion and training runtime."""
+
+from jpmoe.config import PRESETS, ModelConfig
+
+__version__ = "0.1.0"
+
+__all__ = ["PRESETS", "ModelConfig", "__version__"]
