@@ -19,6 +19,7 @@ class ModelConfig:
     tie_embeddings: bool = False
     num_experts: int = 0  # 0: dense SwiGLU MLP
     experts_per_token: int = 2
+    kernels: str = "torch"  # "torch": reference ops; "triton": Triton kernels (CUDA, or TRITON_INTERPRET=1)
 
     def __post_init__(self) -> None:
         if self.hidden_size % self.num_heads:
