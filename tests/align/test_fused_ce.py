@@ -25,7 +25,8 @@ def _grads(loss, *xs):
 @pytest.mark.parametrize("chunk_size", [1, 7, 1000])
 def test_equals_torch_cross_entropy(reduction, z_loss, chunk_size):
     hidden, weight, labels = _inputs()
-    fused = fused_linear_cross_entropy(hidden, weight, labels, chunk_size=chunk_size, z_loss=z_loss, reduction=reduction)
+    kw = {"chunk_size": chunk_size, "z_loss": z_loss, "reduction": reduction}
+    fused = fused_linear_cross_entropy(hidden, weight, labels, **kw)
     logits = hidden @ weight.t()
     ref = F.cross_entropy(logits, labels, reduction=reduction)
     if z_loss:
