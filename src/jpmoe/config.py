@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, replace
+
+ROPE_TYPES = ("default", "linear", "llama3")
+AUX_LOSS_SCOPES = ("layer", "global")
 
 
 @dataclass(frozen=True)
@@ -13,29 +17,75 @@ class ModelConfig:
     num_layers: int = 8
     num_heads: int = 8
     num_kv_heads: int = 8
+    head_dim: int = 0  # 0: hidden_size // num_heads
     max_seq_len: int = 2048
     rope_theta: float = 10000.0
+    rope_type: str = "default"  # "default" | "linear" | "llama3" (as transformers' rope_parameters)
+    rope_factor: float = 1.0  # linear and llama3 scaling factor
+    rope_low_freq_factor: float = 1.0  # llama3 only
+    rope_high_freq_factor: float = 4.0  # llama3 only
+    rope_original_max_len: int = 8192  # llama3 only: context length of the unscaled model
     rms_norm_eps: float = 1e-5
     tie_embeddings: bool = False
+    init_std: float = 0.02
+    # Mixture of Experts
     num_experts: int = 0  # 0: dense SwiGLU MLP
     experts_per_token: int = 2
+    router_renormalize: bool = True  # softmax -> top-k -> renormalise (Mixtral); False keeps the softmax weights
+    shared_expert_size: int = 0  # intermediate size of an always-on shared SwiGLU expert; 0: none
+    aux_loss_coef: float = 0.01  # load-balancing loss (Switch, arXiv:2101.03961) coefficient
+    aux_loss_scope: str = "layer"  # "layer": sum of per-layer losses; "global": one loss over all layers (HF)
+    z_loss_coef: float = 0.001  # router z-loss (ST-MoE, arXiv:2202.08906) coefficient
+    # token ids written to the Hugging Face configs; the model itself does not use them
+    bos_token_id: int | None = 1
+    eos_token_id: int | None = 2
+    pad_token_id: int | None = None
     kernels: str = "torch"  # "torch": reference ops; "triton": Triton kernels (CUDA, or TRITON_INTERPRET=1)
 
     def __post_init__(self) -> None:
-        if self.hidden_size % self.num_heads:
-            raise ValueError(f"hidden_size {self.hidden_size} is not divisible by num_heads {self.num_heads}")
+        if self.head_dim == 0:
+            if self.hidden_size % self.num_heads:
+                raise ValueError(f"hidden_size {self.hidden_size} is not divisible by num_heads {self.num_heads}")
+            object.__setattr__(self, "head_dim", self.hidden_size // self.num_heads)
+        if self.head_dim % 2:
+            raise ValueError(f"head_dim must be even for rotary embeddings, got {self.head_dim}")
         if self.num_heads % self.num_kv_heads:
             raise ValueError(f"num_heads {self.num_heads} is not divisible by num_kv_heads {self.num_kv_heads}")
         if self.num_experts and not 0 < self.experts_per_token <= self.num_experts:
             raise ValueError(f"experts_per_token must be in 1..{self.num_experts}, got {self.experts_per_token}")
-
-    @property
-    def head_dim(self) -> int:
-        return self.hidden_size // self.num_heads
+        if self.rope_type not in ROPE_TYPES:
+            raise ValueError(f"rope_type must be one of {ROPE_TYPES}, got {self.rope_type!r}")
+        if self.aux_loss_scope not in AUX_LOSS_SCOPES:
+            raise ValueError(f"aux_loss_scope must be one of {AUX_LOSS_SCOPES}, got {self.aux_loss_scope!r}")
+        if self.shared_expert_size and not self.num_experts:
+            raise ValueError("shared_expert_size needs num_experts > 0 (a dense model has no experts to share)")
 
     @property
     def is_moe(self) -> bool:
         return self.num_experts > 0
+
+    def num_params(self, active: bool = False) -> int:
+        """Parameter count; `active=True` counts only the experts one token uses."""
+        H, V = self.hidden_size, self.vocab_size
+        attn = H * self.head_dim * (2 * self.num_heads + 2 * self.num_kv_heads)
+        if self.is_moe:
+            n_e = self.experts_per_token if active else self.num_experts
+            mlp = n_e * 3 * H * self.intermediate_size + self.num_experts * H + 3 * H * self.shared_expert_size
+        else:
+            mlp = 3 * H * self.intermediate_size
+        embed = V * H * (1 if self.tie_embeddings else 2)
+        return self.num_layers * (attn + mlp + 2 * H) + H + embed
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ModelConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown ModelConfig fields: {unknown}")
+        return cls(**d)
 
     @classmethod
     def preset(cls, name: str, **overrides) -> ModelConfig:
@@ -45,8 +95,38 @@ class ModelConfig:
 
 
 PRESETS: dict[str, ModelConfig] = {
+    # tiny MoE used by the tests and the demo
     "debug": ModelConfig(
         vocab_size=512, hidden_size=64, intermediate_size=128, num_layers=2, num_heads=4, num_kv_heads=2,
         max_seq_len=256, num_experts=4, experts_per_token=2,
+    ),
+    "debug-dense": ModelConfig(
+        vocab_size=512, hidden_size=64, intermediate_size=128, num_layers=2, num_heads=4, num_kv_heads=2,
+        max_seq_len=256,
+    ),
+    # dense, the shape of JackFram/llama-160m (~162M parameters)
+    "llama-160m": ModelConfig(
+        vocab_size=32000, hidden_size=768, intermediate_size=3072, num_layers=12, num_heads=12, num_kv_heads=12,
+        max_seq_len=2048,
+    ),
+    # ~0.5B total, ~0.2B active
+    "moe-0.5b": ModelConfig(
+        vocab_size=32000, hidden_size=1024, intermediate_size=1024, num_layers=12, num_heads=16, num_kv_heads=4,
+        max_seq_len=4096, num_experts=8, experts_per_token=2, rope_theta=500000.0,
+    ),
+    # ~1.9B total, ~0.6B active
+    "moe-2b": ModelConfig(
+        vocab_size=32000, hidden_size=1536, intermediate_size=1536, num_layers=16, num_heads=16, num_kv_heads=4,
+        max_seq_len=4096, num_experts=8, experts_per_token=2, rope_theta=500000.0,
+    ),
+    # fine-grained: 64 experts, 8 active per token (~7B total, ~1.3B active)
+    "moe-7b-e64": ModelConfig(
+        vocab_size=32000, hidden_size=2048, intermediate_size=1024, num_layers=16, num_heads=16, num_kv_heads=4,
+        max_seq_len=4096, num_experts=64, experts_per_token=8, rope_theta=500000.0,
+    ),
+    # the shape of mistralai/Mixtral-8x7B-v0.1 (~46.7B total, ~12.9B active)
+    "mixtral-8x7b": ModelConfig(
+        vocab_size=32000, hidden_size=4096, intermediate_size=14336, num_layers=32, num_heads=32, num_kv_heads=8,
+        max_seq_len=32768, rope_theta=1e6, num_experts=8, experts_per_token=2, aux_loss_coef=0.02,
     ),
 }

@@ -1,0 +1,107 @@
+"""ModelConfig <-> transformers' config.json for LlamaForCausalLM (dense) and MixtralForCausalLM (MoE).
+
+Written without importing transformers (a development-only dependency): the fields are those of
+transformers 5.x (`rope_parameters`), and v4-style files (top-level `rope_theta`, `rope_scaling`) are read too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from jpmoe.config import ModelConfig
+
+ARCHITECTURES = {"LlamaForCausalLM": "llama", "MixtralForCausalLM": "mixtral"}
+
+
+def config_to_hf(config: ModelConfig, dtype: str = "float32") -> dict:
+    arch = "MixtralForCausalLM" if config.is_moe else "LlamaForCausalLM"
+    rope = {"rope_theta": config.rope_theta, "rope_type": config.rope_type}
+    if config.rope_type in ("linear", "llama3"):
+        rope["factor"] = config.rope_factor
+    if config.rope_type == "llama3":
+        rope |= {"low_freq_factor": config.rope_low_freq_factor, "high_freq_factor": config.rope_high_freq_factor,
+                 "original_max_position_embeddings": config.rope_original_max_len}
+    d = {
+        "architectures": [arch], "model_type": ARCHITECTURES[arch],
+        "vocab_size": config.vocab_size, "hidden_size": config.hidden_size,
+        "intermediate_size": config.intermediate_size, "num_hidden_layers": config.num_layers,
+        "num_attention_heads": config.num_heads, "num_key_value_heads": config.num_kv_heads,
+        "head_dim": config.head_dim, "hidden_act": "silu", "max_position_embeddings": config.max_seq_len,
+        "rms_norm_eps": config.rms_norm_eps, "rope_parameters": rope, "tie_word_embeddings": config.tie_embeddings,
+        "initializer_range": config.init_std, "attention_dropout": 0.0, "use_cache": True,
+        "bos_token_id": config.bos_token_id, "eos_token_id": config.eos_token_id,
+        "pad_token_id": config.pad_token_id, "dtype": dtype,
+    }
+    if config.is_moe:
+        d |= {"num_local_experts": config.num_experts, "num_experts_per_tok": config.experts_per_token,
+              "router_aux_loss_coef": config.aux_loss_coef, "router_jitter_noise": 0.0,
+              "output_router_logits": False, "sliding_window": None}
+    else:
+        d |= {"attention_bias": False, "mlp_bias": False, "pretraining_tp": 1}
+    return d
+
+
+def generation_config_to_hf(config: ModelConfig) -> dict:
+    d = {"bos_token_id": config.bos_token_id, "eos_token_id": config.eos_token_id}
+    if config.pad_token_id is not None:
+        d["pad_token_id"] = config.pad_token_id
+    return d
+
+
+def _rope_fields(d: dict) -> dict:
+    rope = dict(d.get("rope_parameters") or {})
+    if not rope:  # transformers 4.x spelling
+        rope = dict(d.get("rope_scaling") or {})
+        rope.setdefault("rope_theta", d.get("rope_theta", 10000.0))
+        if "type" in rope:
+            rope.setdefault("rope_type", rope.pop("type"))
+    rope_type = rope.get("rope_type", "default")
+    if rope_type not in ("default", "linear", "llama3"):
+        raise ValueError(f"rope_type {rope_type!r} is not supported (supported: default, linear, llama3)")
+    out = {"rope_theta": float(rope.get("rope_theta", 10000.0)), "rope_type": rope_type}
+    if rope_type != "default":
+        out["rope_factor"] = float(rope["factor"])
+    if rope_type == "llama3":
+        out |= {"rope_low_freq_factor": float(rope["low_freq_factor"]),
+                "rope_high_freq_factor": float(rope["high_freq_factor"]),
+                "rope_original_max_len": int(rope["original_max_position_embeddings"])}
+    return out
+
+
+def _reject_unsupported(d: dict) -> None:
+    for flag in ("attention_bias", "mlp_bias"):
+        if d.get(flag):
+            raise ValueError(f"{flag}=true is not supported: the model has no biases")
+    if d.get("hidden_act", "silu") != "silu":
+        raise ValueError(f"hidden_act {d['hidden_act']!r} is not supported (only silu/SwiGLU)")
+    if d.get("pretraining_tp", 1) != 1:
+        raise ValueError("pretraining_tp != 1 is not supported")
+
+
+def config_from_hf(d: dict, **overrides) -> ModelConfig:
+    """A transformers config.json dict -> ModelConfig. Raises ValueError for other architectures or features."""
+    archs = d.get("architectures") or []
+    arch = next((a for a in archs if a in ARCHITECTURES), None)
+    if arch is None:
+        raise ValueError(f"unsupported architecture {archs or d.get('model_type')!r}: only "
+                         f"{', '.join(ARCHITECTURES)} can be converted")
+    _reject_unsupported(d)
+    H, n_heads = d["hidden_size"], d["num_attention_heads"]
+    max_len = d.get("max_position_embeddings", 2048)
+    eos = d.get("eos_token_id")
+    kw = dict(
+        vocab_size=d["vocab_size"], hidden_size=H, intermediate_size=d["intermediate_size"],
+        num_layers=d["num_hidden_layers"], num_heads=n_heads, num_kv_heads=d.get("num_key_value_heads") or n_heads,
+        head_dim=d.get("head_dim") or H // n_heads, max_seq_len=max_len, rms_norm_eps=d.get("rms_norm_eps", 1e-6),
+        tie_embeddings=bool(d.get("tie_word_embeddings", False)), init_std=d.get("initializer_range", 0.02),
+        bos_token_id=d.get("bos_token_id"), eos_token_id=eos[0] if isinstance(eos, list) else eos,
+        pad_token_id=d.get("pad_token_id"), **_rope_fields(d),
+    )
+    if arch == "MixtralForCausalLM":
+        window = d.get("sliding_window")
+        if window is not None and window < max_len:
+            # sliding-window attention equals full causal attention on sequences no longer than the window
+            kw["max_seq_len"] = window
+        kw |= dict(num_experts=d.get("num_local_experts", 8), experts_per_token=d.get("num_experts_per_tok", 2),
+                   aux_loss_coef=d.get("router_aux_loss_coef", 0.001), aux_loss_scope="global")
+    return replace(ModelConfig(**kw), **overrides)

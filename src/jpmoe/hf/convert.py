@@ -1,0 +1,109 @@
+"""Directory-level conversion: our checkpoints <-> Hugging Face model directories (sharded safetensors)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from jpmoe.checkpoint import load_checkpoint, save_checkpoint
+from jpmoe.config import ModelConfig
+from jpmoe.hf.configs import config_from_hf, config_to_hf, generation_config_to_hf
+from jpmoe.hf.keymap import from_hf_state_dict, to_hf_state_dict
+
+INDEX_NAME = "model.safetensors.index.json"
+NOT_TOKENIZER = {"config.json", "generation_config.json", INDEX_NAME}
+
+
+def copy_tokenizer(src: str | Path, out: str | Path) -> list[str]:
+    """Copy the tokenizer files of `src` (everything but configs and weights) into `out`; return their names."""
+    copied = []
+    for f in sorted(Path(src).iterdir()):
+        if f.is_file() and f.name not in NOT_TOKENIZER and f.suffix not in (".safetensors", ".bin", ".pt", ".pth"):
+            shutil.copy2(f, Path(out) / f.name)
+            copied.append(f.name)
+    return copied
+
+
+def write_sharded(sd: dict[str, torch.Tensor], out: Path, max_shard_bytes: int) -> list[str]:
+    """Write `model-0000k-of-0000n.safetensors` shards (keys in order, each under max_shard_bytes unless one
+    tensor is larger) and `model.safetensors.index.json`."""
+    shards: list[dict[str, torch.Tensor]] = [{}]
+    size = 0
+    for k, v in sd.items():
+        n = v.numel() * v.element_size()
+        if shards[-1] and size + n > max_shard_bytes:
+            shards.append({})
+            size = 0
+        shards[-1][k] = v
+        size += n
+    names = [f"model-{i + 1:05d}-of-{len(shards):05d}.safetensors" for i in range(len(shards))]
+    weight_map = {}
+    for name, shard in zip(names, shards):
+        save_file(shard, str(out / name), metadata={"format": "pt"})
+        weight_map |= dict.fromkeys(shard, name)
+    total = sum(v.numel() * v.element_size() for v in sd.values())
+    index = {"metadata": {"total_size": total}, "weight_map": weight_map}
+    (out / INDEX_NAME).write_text(json.dumps(index, indent=2) + "\n")
+    return names
+
+
+def save_hf(sd: dict[str, torch.Tensor], config: ModelConfig, out: str | Path, *, tokenizer_dir=None,
+            max_shard_bytes: int = 5 * 2**30, fused: bool = False, dtype: torch.dtype | None = None) -> Path:
+    """Write an HF model directory: config.json, generation_config.json, sharded safetensors with an index."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    hf = to_hf_state_dict(sd, config, fused=fused)
+    if dtype is not None:
+        hf = {k: v.to(dtype) for k, v in hf.items()}
+    dtype_name = str(next(iter(hf.values())).dtype).removeprefix("torch.")
+    (out / "config.json").write_text(json.dumps(config_to_hf(config, dtype_name), indent=2) + "\n")
+    (out / "generation_config.json").write_text(json.dumps(generation_config_to_hf(config), indent=2) + "\n")
+    write_sharded(hf, out, max_shard_bytes)
+    if tokenizer_dir is not None:
+        copy_tokenizer(tokenizer_dir, out)
+    return out
+
+
+def read_hf_weights(src: Path) -> dict[str, torch.Tensor]:
+    index = src / INDEX_NAME
+    if index.is_file():
+        files = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+    elif (src / "model.safetensors").is_file():
+        files = ["model.safetensors"]
+    else:
+        raise FileNotFoundError(f"{src} holds no model.safetensors or {INDEX_NAME} (only safetensors are read)")
+    sd = {}
+    for name in files:
+        with safe_open(str(src / name), framework="pt") as f:
+            sd |= {k: f.get_tensor(k) for k in f.keys()}
+    return sd
+
+
+def load_hf(src: str | Path, **config_overrides) -> tuple[ModelConfig, dict[str, torch.Tensor]]:
+    """Read an HF Llama/Mixtral directory -> (our config, our state dict)."""
+    src = Path(src)
+    if not (src / "config.json").is_file():
+        raise FileNotFoundError(f"{src} has no config.json: not a Hugging Face model directory")
+    config = config_from_hf(json.loads((src / "config.json").read_text()), **config_overrides)
+    return config, from_hf_state_dict(read_hf_weights(src), config)
+
+
+def convert_from_hf(src: str | Path, out: str | Path) -> Path:
+    """HF directory -> our checkpoint directory (tokenizer files copied along when present)."""
+    config, sd = load_hf(src)
+    save_checkpoint(sd, config, out)
+    copy_tokenizer(src, out)
+    return Path(out)
+
+
+def convert_to_hf(ckpt: str | Path, out: str | Path, *, tokenizer_dir=None, max_shard_bytes: int = 5 * 2**30,
+                  fused: bool = False, dtype: torch.dtype | None = None) -> Path:
+    """Our checkpoint directory -> HF directory; tokenizer files from `tokenizer_dir`, else from `ckpt`."""
+    config, sd = load_checkpoint(ckpt)
+    return save_hf(sd, config, out, tokenizer_dir=tokenizer_dir if tokenizer_dir is not None else ckpt,
+                   max_shard_bytes=max_shard_bytes, fused=fused, dtype=dtype)
