@@ -1,0 +1,37 @@
+import pytest
+import torch
+from kernel_cases import DEVICE, DTYPES, randn
+
+from jpmoe.kernels.routing import route, route_reference
+
+CASES = [(1, 4, 1), (7, 5, 2), (13, 8, 3), (33, 70, 8)]  # (T, E, K): 1 token; odd E; E > 64 (wide tile), K = 8
+
+
+@pytest.mark.parametrize("T, E, K", CASES)
+@pytest.mark.parametrize("renormalize", [True, False])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_route_matches_reference_in_ids_weights_and_logit_grads(T, E, K, renormalize, dtype, gen):
+    logits = randn((T, E), dtype, gen, scale=2.0, grad=True)
+    w, ex = route(logits, K, renormalize=renormalize)
+    ref_logits = logits.detach().clone().requires_grad_()
+    rw, rex = route_reference(ref_logits, K, renormalize=renormalize)
+    assert ex.dtype == torch.int64 and w.dtype == torch.float32
+    assert torch.equal(ex, rex)  # same experts in the same (descending) order
+    torch.testing.assert_close(w, rw, atol=1e-6, rtol=1e-5)  # both softmax in fp32
+    dw = randn((T, K), torch.float32, gen)
+    (got,) = torch.autograd.grad(w, logits, dw)
+    (want,) = torch.autograd.grad(rw, ref_logits, dw)
+    tol = dict(atol=1e-6, rtol=1e-5) if dtype == torch.float32 else dict(atol=1e-3, rtol=1e-3)
+    torch.testing.assert_close(got, want, **tol)
+
+
+def test_route_breaks_ties_toward_the_lower_expert_id():
+    logits = torch.tensor([[0.0, 1.0, 1.0, 0.5]], device=DEVICE)
+    w, ex = route(logits, 2)
+    assert ex.tolist() == [[1, 2]]
+    torch.testing.assert_close(w, torch.tensor([[0.5, 0.5]], device=DEVICE))
+
+
+def test_route_rejects_bad_k():
+    with pytest.raises(ValueError, match="0 < k <= E"):
+        route(torch.zeros(3, 4, device=DEVICE), 5)
