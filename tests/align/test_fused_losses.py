@@ -106,7 +106,7 @@ def test_orpo_fused_equals_unfused(with_prompt):
     hidden, weight, labels = _pairs(3)
     full = torch.randint(0, V, (B, T), generator=torch.Generator().manual_seed(5))
     full = torch.where(labels[:B] != -100, labels[:B], full)  # the prompt kept, the response as in labels
-    full[:, -1] = -100
+    full[:, -1] = labels[:B, -1]  # padding stays ignored where the row is padded
     nll_labels = full if with_prompt else None
     fused = fused_orpo_loss(hidden, weight, labels, beta=0.2, nll_labels=nll_labels, chunk_size=5)
     logits = hidden @ weight.t()
