@@ -1,0 +1,57 @@
+"""Tokenise curated documents into token shards (numpy memmap + document index) for apps/pretrain.py.
+
+    python apps/prepare_data.py --input runs/demo/curated/kept --tokenizer runs/demo/tokenizer \
+        --out_dir runs/demo/shards/aozora
+    python apps/prepare_data.py --config apps/configs/prepare_ja_web.toml
+
+Each document becomes `<s> tokens </s>` (EOS between documents); ids are uint16 when the vocabulary fits in
+16 bits, else uint32. One run per source; the mixture TOML then names the source directories.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from transformers import AutoTokenizer
+
+from jpmoe.data import write_shards
+from jpmoe.data.documents import iter_texts
+from jpmoe.tokenizer import tokenizer_fingerprint
+from jpmoe.train import parse_args
+
+
+@dataclass
+class Args:
+    config: str = ""
+    input: list[str] = field(default_factory=list)  # curated JSONL/Parquet files or directories
+    tokenizer: str = "runs/tokenizer"  # HF tokenizer directory
+    out_dir: str = "runs/shards"
+    text_key: str = "text"
+    batch_docs: int = 256  # documents per tokenizer call
+    shard_tokens: int = 1 << 28  # tokens per shard file
+    max_docs: int = 0  # 0: all
+
+
+def tokenised(texts, tokenizer, batch: int):
+    it = iter(texts)
+    while chunk := list(itertools.islice(it, batch)):
+        yield from tokenizer(chunk, add_special_tokens=False)["input_ids"]
+
+
+def main(args: Args) -> Path:
+    if not args.input:
+        raise ValueError("--input: name at least one curated JSONL/Parquet file or directory")
+    tok = AutoTokenizer.from_pretrained(args.tokenizer)
+    texts = itertools.islice(iter_texts(args.input, key=args.text_key), args.max_docs or None)
+    meta = write_shards(tokenised(texts, tok, args.batch_docs), args.out_dir, vocab_size=len(tok),
+                        eos_id=tok.eos_token_id, bos_id=tok.bos_token_id, shard_tokens=args.shard_tokens,
+                        tokenizer=tokenizer_fingerprint(args.tokenizer))
+    print(f"shards: {args.out_dir}: {meta['num_docs']} documents, {meta['num_tokens']} tokens "
+          f"({meta['dtype']}, {len(meta['shards'])} shard(s), {meta['empty_docs']} empty skipped)", flush=True)
+    return Path(args.out_dir)
+
+
+if __name__ == "__main__":
+    main(parse_args(Args))

@@ -1,0 +1,67 @@
+"""Train a SentencePiece unigram tokenizer on curated documents and export it as a Hugging Face tokenizer.
+
+    python apps/train_tokenizer.py --input runs/demo/curated/kept --out_dir runs/demo/tokenizer --vocab_size 4000
+    python apps/train_tokenizer.py --config apps/configs/tokenizer_32k.toml
+
+Writes <out_dir>/ (tokenizer.json, tokenizer_config.json with the chat template, spm.model) and
+<out_dir>/report.json with characters per token on held-out Japanese (the last `held_out_docs` documents,
+never trained on) and English text.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from transformers import AutoTokenizer
+
+from jpmoe.data.documents import iter_texts
+from jpmoe.tokenizer import (
+    DEFAULT_CHAT_TEMPLATE,
+    chars_per_token,
+    export_hf_tokenizer,
+    train_sentencepiece,
+    write_report,
+)
+from jpmoe.train import parse_args
+
+
+@dataclass
+class Args:
+    config: str = ""
+    input: list[str] = field(default_factory=list)  # curated JSONL/Parquet files or directories
+    out_dir: str = "runs/tokenizer"
+    vocab_size: int = 32000
+    model_type: str = "unigram"  # or "bpe"
+    character_coverage: float = 0.9995
+    max_docs: int = 0  # 0: all documents
+    held_out_docs: int = 20  # the last N documents are kept out of training, for the report
+    held_out_en: list[str] = field(default_factory=list)  # English JSONL for the report (evaluation only)
+    text_key: str = "text"
+
+
+def main(args: Args) -> Path:
+    if not args.input:
+        raise ValueError("--input: name at least one curated JSONL/Parquet file or directory")
+    docs = list(itertools.islice(iter_texts(args.input, key=args.text_key), args.max_docs or None))
+    if len(docs) <= args.held_out_docs:
+        raise ValueError(f"{len(docs)} documents: need more than held_out_docs={args.held_out_docs}")
+    train, held_ja = docs[: len(docs) - args.held_out_docs], docs[len(docs) - args.held_out_docs:]
+    out = Path(args.out_dir)
+    spm_path = train_sentencepiece(train, out / "spm", vocab_size=args.vocab_size, model_type=args.model_type,
+                                   character_coverage=args.character_coverage)
+    export_hf_tokenizer(spm_path, out, chat_template=DEFAULT_CHAT_TEMPLATE)
+    tok = AutoTokenizer.from_pretrained(str(out))
+    report = {"vocab_size": len(tok), "train_docs": len(train), "train_chars": sum(map(len, train)),
+              "chars_per_token": {"ja_held_out": round(chars_per_token(tok, held_ja), 4)}}
+    if args.held_out_en:
+        en = list(iter_texts(args.held_out_en, key=args.text_key))
+        report["chars_per_token"]["en_held_out"] = round(chars_per_token(tok, en), 4)
+    write_report(out / "report.json", report)
+    print(f"tokenizer: {out} (vocab {len(tok)}); chars/token {report['chars_per_token']}", flush=True)
+    return out
+
+
+if __name__ == "__main__":
+    main(parse_args(Args))

@@ -1,0 +1,196 @@
+"""Checkpoints with torch.distributed.checkpoint (DCP): atomic, bounded in number, checked against the disk.
+
+Layout of `<dir>/step-00000100/`: DCP files (model and optimiser, sharded as trained), `rng-rank<r>.pt`
+(each rank's RNG states), `trainer.pt` (scheduler state), `state.json` (step, data position, stage, run
+fingerprint; written last). A checkpoint is written to `step-N.tmp/` and renamed once every rank has finished,
+so a directory without `.tmp` is complete unless damaged; a damaged one (no state.json or DCP metadata, or
+unreadable) is skipped with a warning and the one before it is used.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import random
+import shutil
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.distributed.checkpoint as dcp
+from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
+
+from jpmoe.train.dist import barrier, broadcast_object
+
+PREFIX = "step-"
+SAFETY = 1.2  # bytes needed = last checkpoint's size (or the estimate) x SAFETY
+
+
+class DiskFullError(RuntimeError):
+    """Raised before a save that would not fit; the previous checkpoints are untouched."""
+
+
+class ConfigMismatchError(ValueError):
+    """The checkpoint directory belongs to a run with another model or data configuration."""
+
+
+@dataclass
+class TrainState:
+    step: int = 0  # optimiser steps done
+    samples: int = 0  # global sample index of the next batch (the data position)
+    stage: int = 0
+    spikes: int = 0  # loss spikes since the last good checkpoint
+    extra: dict = field(default_factory=dict)  # JSON-able app state (e.g. the spike detector's window)
+
+
+def _dir_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def _estimate_bytes(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> int:
+    """Model bytes plus AdamW's two moments in fp32 (a first save has nothing to measure)."""
+    model_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+    return model_bytes + 2 * 4 * sum(p.numel() for p in model.parameters())
+
+
+def _rng_state() -> dict:
+    state = {"torch": torch.get_rng_state(), "python": list(random.getstate()[1]), "python_pos": random.getstate()[2]}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate((3, tuple(state["python"]), state["python_pos"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class CheckpointManager:
+    """Save, find and load checkpoints of one run directory; `fingerprint` identifies the run's configuration."""
+
+    def __init__(self, directory: str | Path, *, fingerprint: dict, keep: int = 3, rank: int = 0,
+                 world_size: int = 1) -> None:
+        if keep < 1:
+            raise ValueError(f"keep must be >= 1, got {keep}")
+        self.dir = Path(directory)
+        self.fingerprint, self.keep, self.rank, self.world_size = fingerprint, keep, rank, world_size
+        if rank == 0:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            for tmp in self.dir.glob(f"{PREFIX}*.tmp"):
+                warnings.warn(f"removing half-written checkpoint {tmp} (a save was interrupted)", stacklevel=2)
+                shutil.rmtree(tmp, ignore_errors=True)
+        barrier()
+
+    # ---- finding -------------------------------------------------------------------------------------------
+    def _complete(self, path: Path) -> str | None:
+        """None when `path` looks like a complete checkpoint, else why not."""
+        if not (path / ".metadata").is_file():
+            return "no DCP .metadata"
+        if not (path / "trainer.pt").is_file():
+            return "no trainer.pt"
+        missing = [r for r in range(self.world_size) if not (path / f"rng-rank{r}.pt").is_file()]
+        if missing:
+            return f"no RNG state for ranks {missing}"
+        try:
+            json.loads((path / "state.json").read_text())
+        except (OSError, ValueError) as e:
+            return f"state.json unreadable ({e})"
+        return None
+
+    def checkpoints(self) -> list[Path]:
+        """Complete checkpoints, oldest first; damaged ones are skipped with a warning."""
+        found = []
+        for path in sorted(p for p in self.dir.glob(f"{PREFIX}*") if p.is_dir() and not p.name.endswith(".tmp")):
+            why = self._complete(path)
+            if why is None:
+                found.append(path)
+            elif self.rank == 0:
+                warnings.warn(f"skipping damaged checkpoint {path}: {why}", stacklevel=2)
+        return found
+
+    def latest(self) -> Path | None:
+        ckpts = self.checkpoints()
+        return ckpts[-1] if ckpts else None
+
+    def check_fingerprint(self, path: Path) -> None:
+        saved = json.loads((path / "state.json").read_text())["fingerprint"]
+        diff = {k: (saved.get(k), v) for k, v in self.fingerprint.items() if saved.get(k) != v}
+        diff.update({k: (v, None) for k, v in saved.items() if k not in self.fingerprint})
+        if diff:
+            lines = ", ".join(f"{k}: checkpoint {a!r} vs run {b!r}" for k, (a, b) in sorted(diff.items()))
+            raise ConfigMismatchError(f"{path} was written by a run with another configuration ({lines}); "
+                                      "use a new output directory or the matching config")
+
+    # ---- saving --------------------------------------------------------------------------------------------
+    def _needed_bytes(self, model, optimizer) -> int:
+        ckpts = self.checkpoints()
+        return int(SAFETY * (_dir_bytes(ckpts[-1]) if ckpts else _estimate_bytes(model, optimizer)))
+
+    def save(self, state: TrainState, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler) -> Path:
+        """Write checkpoint `state.step`; raises DiskFullError (nothing written) when it would not fit."""
+        final = self.dir / f"{PREFIX}{state.step:08d}"
+        tmp = final.with_name(final.name + ".tmp")
+        verdict = None
+        if self.rank == 0:
+            need, free = self._needed_bytes(model, optimizer), shutil.disk_usage(self.dir).free
+            if free < need:
+                verdict = (f"not enough free disk to save checkpoint {final.name}: need about {need / 1e6:.1f} MB, "
+                           f"{free / 1e6:.1f} MB free in {self.dir}; the previous checkpoint is intact. "
+                           "Free space or lower `keep`, then rerun to resume.")
+            else:
+                shutil.rmtree(tmp, ignore_errors=True)
+                tmp.mkdir(parents=True)
+        verdict = broadcast_object(verdict)
+        if verdict:
+            raise DiskFullError(verdict)
+        barrier()
+        try:
+            self._write(tmp, state, model, optimizer, scheduler)
+        except OSError as e:
+            if self.rank == 0:
+                shutil.rmtree(tmp, ignore_errors=True)
+            if e.errno == errno.ENOSPC:
+                raise DiskFullError(f"disk full while writing {tmp}; removed it, the previous checkpoint is intact. "
+                                    "Free space, then rerun to resume.") from e
+            raise
+        barrier()
+        if self.rank == 0:
+            shutil.rmtree(final, ignore_errors=True)
+            tmp.rename(final)
+            for old in self.checkpoints()[: -self.keep]:
+                shutil.rmtree(old, ignore_errors=True)
+        barrier()
+        return final
+
+    def _write(self, tmp: Path, state: TrainState, model, optimizer, scheduler) -> None:
+        model_sd, optim_sd = get_state_dict(model, optimizer)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="torch.distributed is disabled")
+            dcp.save({"model": model_sd, "optim": optim_sd}, checkpoint_id=str(tmp))
+        torch.save(_rng_state(), tmp / f"rng-rank{self.rank}.pt")
+        if self.rank == 0:
+            torch.save({"scheduler": scheduler.state_dict()}, tmp / "trainer.pt")
+        barrier()
+        if self.rank == 0:
+            record = {**state.__dict__, "fingerprint": self.fingerprint}
+            (tmp / "state.json").write_text(json.dumps(record, indent=2) + "\n")
+
+    # ---- loading -------------------------------------------------------------------------------------------
+    def load(self, path: Path, model, optimizer, scheduler, *, restore_rng: bool = True) -> TrainState:
+        """Restore model, optimiser, scheduler and (by default) RNG from `path`; returns the trainer state."""
+        self.check_fingerprint(path)
+        model_sd, optim_sd = get_state_dict(model, optimizer)
+        sd = {"model": model_sd, "optim": optim_sd}
+        with warnings.catch_warnings():  # "assuming the intent is to load in a single process": it is
+            warnings.filterwarnings("ignore", message="torch.distributed is disabled")
+            dcp.load(sd, checkpoint_id=str(path))
+        set_state_dict(model, optimizer, model_state_dict=sd["model"], optim_state_dict=sd["optim"])
+        scheduler.load_state_dict(torch.load(path / "trainer.pt", weights_only=True)["scheduler"])
+        if restore_rng:
+            _set_rng_state(torch.load(path / f"rng-rank{self.rank}.pt", weights_only=True))
+        record = json.loads((path / "state.json").read_text())
+        return TrainState(step=record["step"], samples=record["samples"], stage=record["stage"],
+                          spikes=record.get("spikes", 0), extra=record.get("extra", {}))

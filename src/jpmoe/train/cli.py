@@ -1,0 +1,70 @@
+"""Run arguments for apps: an `Args` dataclass filled from defaults < `--config run.toml` < `--flag value`.
+
+Unknown keys, in the TOML file or on the command line, are an error naming the key and the known ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import tomllib
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def _convert(name: str, kind: Any, value: Any) -> Any:
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        kinds = [k for k in typing.get_args(kind) if k is not type(None)]
+        if value in (None, "none", "None"):
+            return None
+        kind = kinds[0]
+    if kind is bool and isinstance(value, str):
+        if value.lower() not in ("1", "0", "true", "false", "yes", "no"):
+            raise ValueError(f"--{name}: expected true/false, got {value!r}")
+        return value.lower() in ("1", "true", "yes")
+    if typing.get_origin(kind) in (list, tuple):
+        items = value.split(",") if isinstance(value, str) else list(value)
+        inner = (typing.get_args(kind) or (str,))[0]
+        return typing.get_origin(kind)(_convert(name, inner, v) for v in items)
+    try:
+        return kind(value) if kind in (int, float, str) else value
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"--{name}: cannot read {value!r} as {kind.__name__}") from e
+
+
+def parse_args(cls: type[T], argv: list[str] | None = None) -> T:
+    """Build `cls` (a dataclass) from its defaults, then `--config FILE.toml`, then `--key value` flags."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    values: dict[str, Any] = {}
+    flags: dict[str, str] = {}
+    it = iter(argv)
+    for tok in it:
+        if not tok.startswith("--"):
+            raise ValueError(f"unexpected argument {tok!r}; use --key value")
+        key, eq, val = tok[2:].partition("=")
+        if not eq:
+            val = next(it, None)
+            if val is None:
+                raise ValueError(f"--{key} needs a value")
+        flags[key.replace("-", "_")] = val
+    config = flags.pop("config", None)
+    if config is not None:
+        with Path(config).open("rb") as f:
+            table = tomllib.load(f)
+        bad = sorted(set(table) - set(fields))
+        if bad:
+            raise ValueError(f"{config}: unknown keys {bad}; known: {sorted(fields)}")
+        values.update({k: _convert(k, hints[k], v) for k, v in table.items()})
+    bad = sorted(set(flags) - set(fields))
+    if bad:
+        raise ValueError(f"unknown flags {['--' + b for b in bad]}; known: {sorted(fields)}")
+    values.update({k: _convert(k, hints[k], v) for k, v in flags.items()})
+    if config is not None and "config" in fields:
+        values["config"] = config
+    return cls(**values)
