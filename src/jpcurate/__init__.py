@@ -1,10 +1,35 @@
 """jpcurate: Japanese pretraining-text curation that keeps only natural, human-quality language.
 
 Never imports torch: it runs on CPU-only data-processing nodes.
+
+    from jpcurate import build_preset, run_pipeline, read_documents
+    kept, rejected, stats = run_pipeline(build_preset("ja-web"), read_documents("web.jsonl"))
 """
 
 from jpcurate.charclass import script_ratios
+from jpcurate.document import Document, Malformed
+from jpcurate.pipeline import Pipeline, Step, run_pipeline
+from jpcurate.presets import PRESETS, build_preset
+from jpcurate.readers import read_documents
+from jpcurate.runner import RunOptions, run_local
+from jpcurate.stats import Stats
+from jpcurate.writers import ShardWriter
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "script_ratios"]
+__all__ = [
+    "PRESETS",
+    "Document",
+    "Malformed",
+    "Pipeline",
+    "RunOptions",
+    "ShardWriter",
+    "Stats",
+    "Step",
+    "__version__",
+    "build_preset",
+    "read_documents",
+    "run_local",
+    "run_pipeline",
+    "script_ratios",
+]

@@ -1,18 +1,41 @@
-"""The `jpcurate` command line."""
+"""The `jpcurate` command line: `jpcurate {filter,run,report,train-lm} --help`.
+
+Each subcommand lives in its own module exposing `add_parser(subparsers)`, which adds the subparser and sets
+`func=<callable(args) -> int>`. Registering a new subcommand is one line in `COMMANDS` below. Engines
+(`--engine`) are registered the same way in `jpcurate.commands.common.ENGINES`.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 
 from jpcurate import __version__
 
+COMMANDS = [
+    "jpcurate.commands.filter",
+    "jpcurate.commands.run",
+    "jpcurate.commands.report",
+    "jpcurate.commands.train_lm",
+]
 
-def main(argv: list[str] | None = None) -> int:
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jpcurate", description="Japanese pretraining-text curation")
     parser.add_argument("--version", action="version", version=f"jpcurate {__version__}")
-    parser.parse_args(argv)
-    parser.print_help()
-    return 0
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(name).add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        parser.print_help()
+        return 0
+    return int(args.func(args) or 0)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,71 @@
+"""Options shared by the subcommands that run a pipeline over files, and the engine table.
+
+`ENGINES` maps an `--engine` name to `"module:function"`; the function is `(pipeline, inputs, RunOptions) -> Stats`
+(see `jpcurate.runner.run_local`). Adding an engine is one line here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+
+ENGINES: dict[str, str] = {
+    "local": "jpcurate.runner:run_local",
+}
+
+
+def get_engine(name: str):
+    if name not in ENGINES:
+        raise SystemExit(f"unknown engine {name!r}; available: {sorted(ENGINES)}")
+    module, func = ENGINES[name].split(":")
+    return getattr(importlib.import_module(module), func)
+
+
+def add_run_options(p: argparse.ArgumentParser, *, need_input: bool = True) -> None:
+    p.add_argument("--input", nargs="+", required=need_input, metavar="PATH",
+                   help="input files (.jsonl, .jsonl.gz, .jsonl.zst, .parquet) or directories of them")
+    p.add_argument("--output", required=True, metavar="DIR", help="output directory (kept/, rejected/, quarantine/)")
+    p.add_argument("--text-field", default="text", help="name of the text field (default: text)")
+    p.add_argument("--id-field", default="id", help="name of the id field (default: id; else source:line)")
+    p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--format", default="jsonl", choices=["jsonl", "jsonl.gz", "jsonl.zst", "parquet"],
+                   help="output format of kept/ and rejected/ (quarantine is always jsonl)")
+    p.add_argument("--max-shard-mb", type=float, default=256.0, help="size limit of one output part, MB")
+    p.add_argument("--no-rejected", action="store_true", help="count rejected records but do not write them")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--engine", default="local", choices=sorted(ENGINES), help="execution engine (default local)")
+
+
+def expand_inputs(paths: list[str]) -> list[str]:
+    from pathlib import Path
+
+    from jpcurate.readers import JSONL_SUFFIXES, PARQUET_SUFFIXES
+
+    out: list[str] = []
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            out += sorted(str(f) for f in path.rglob("*") if f.is_file()
+                          and f.name.lower().endswith(JSONL_SUFFIXES + PARQUET_SUFFIXES))
+        else:
+            out.append(p)
+    if not out:
+        raise SystemExit(f"no input files found in {paths}")
+    return out
+
+
+def options_from_args(args: argparse.Namespace):
+    from jpcurate.runner import RunOptions
+
+    return RunOptions(output=args.output, text_field=args.text_field, id_field=args.id_field, workers=args.workers,
+                      out_format=args.format, max_shard_bytes=int(args.max_shard_mb * 1e6),
+                      write_rejected=not args.no_rejected, progress=not args.quiet)
+
+
+def execute(pipeline, args: argparse.Namespace) -> int:
+    """Run `pipeline` with the chosen engine and print the summary line; exit code 0 when the identity holds."""
+    stats = get_engine(args.engine)(pipeline, expand_inputs(args.input), options_from_args(args))
+    d = stats.to_dict()["documents"]
+    print(json.dumps({"output": args.output, **d}, ensure_ascii=False))
+    return 0 if d["identity_holds"] else 1

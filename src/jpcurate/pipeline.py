@@ -1,0 +1,140 @@
+"""Pipeline = an ordered list of steps; `run_pipeline` is the one function every engine calls.
+
+A step is a small picklable object:
+
+    class Step:
+        name: str                        # unique in a pipeline; prefixes its rejection codes and values
+        modifies_text: bool              # True for cleaners (byte counts are re-measured after them)
+        def apply(self, doc) -> Verdict | None          # one document
+        def apply_batch(self, docs) -> list[Verdict | None]   # a batch (default: apply() per document)
+
+`Verdict = (reason_code, detail)`: `None` keeps the document; a verdict rejects it with `reason_code`
+(e.g. `"hiragana_frac"`, `"ngwords.adult"`) and a readable `detail`. Steps write what they measure into
+`doc.values` and cleaners replace `doc.text`. Steps hold only plain data (compiled patterns, numpy arrays,
+word lists), so a pipeline pickles to worker processes or Ray tasks; heavy state (MeCab taggers) is created
+lazily inside the worker.
+
+    kept, rejected, delta = run_pipeline(pipeline, items)
+
+takes Documents (and `Malformed` items, which count as quarantined), returns the kept and rejected Documents in
+input order and a `Stats` delta; it is pure (no I/O, no clock), so the local runner and the Ray engine produce
+identical records and statistics from the same input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Protocol, runtime_checkable
+
+from jpcurate.document import Document, Malformed
+from jpcurate.stats import Stats
+
+Verdict = tuple[str, str]
+
+
+@runtime_checkable
+class StepLike(Protocol):
+    name: str
+
+    def apply(self, doc: Document) -> Verdict | None: ...
+
+
+class Step:
+    """Base class: subclasses set `name` and implement `apply` (and may override `apply_batch`)."""
+
+    name: str = "step"
+    modifies_text: bool = False
+
+    def apply(self, doc: Document) -> Verdict | None:
+        raise NotImplementedError
+
+    def apply_batch(self, docs: Sequence[Document]) -> list[Verdict | None]:
+        return [self.apply(d) for d in docs]
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
+        return f"{type(self).__name__}({params})"
+
+
+class Pipeline(list):
+    """A list of steps with a name (a preset name or a config file); checks that step names are unique."""
+
+    def __init__(self, steps: Iterable[StepLike] = (), name: str = "custom") -> None:
+        super().__init__(steps)
+        self.name = name
+        names = [s.name for s in self]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"pipeline {name!r}: step names must be unique, repeated: {sorted(dup)}")
+
+
+def _nbytes(text: str) -> int:
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def _apply_step(step: StepLike, docs: list[Document]) -> list[Verdict | None]:
+    """Batch call when the step has one; a step that raises rejects only the documents it raised on."""
+    batch = getattr(step, "apply_batch", None)
+    if batch is not None:
+        try:
+            return batch(docs)
+        except Exception:  # noqa: BLE001 - isolate the offending document below
+            pass
+    out: list[Verdict | None] = []
+    for d in docs:
+        try:
+            out.append(step.apply(d))
+        except Exception as e:  # noqa: BLE001 - a bug or a pathological input must not stop the run
+            out.append((f"{step.name}.error", f"{type(e).__name__}: {e}"[:300]))
+    return out
+
+
+def run_pipeline(
+    steps: Sequence[StepLike], items: Iterable[Document | Malformed]
+) -> tuple[list[Document], list[Document], Stats]:
+    """Run `steps` over `items`; return (kept, rejected, stats delta). Malformed items are only counted here
+    (`stats.quarantined`, `stats.quarantine_reasons`); writing them out is the engine's job."""
+    stats = Stats()
+    docs: list[Document] = []
+    for item in items:
+        if isinstance(item, Malformed):
+            stats.add_quarantine(item.reason)
+        else:
+            docs.append(item)
+    stats.input += len(docs)
+    sizes = [_nbytes(d.text) for d in docs]
+    stats.bytes_in += sum(sizes)
+    live = list(range(len(docs)))
+    for step in steps:
+        st = stats.step(step.name)
+        st.docs_in += len(live)
+        st.bytes_in += sum(sizes[i] for i in live)
+        verdicts = _apply_step(step, [docs[i] for i in live]) if live else []
+        survivors = []
+        for i, verdict in zip(live, verdicts):
+            if verdict is None:
+                survivors.append(i)
+            else:
+                docs[i].reject(verdict[0], verdict[1])
+        if getattr(step, "modifies_text", False):
+            for i in survivors:
+                sizes[i] = _nbytes(docs[i].text)
+        live = survivors
+        st.docs_out += len(live)
+        st.bytes_out += sum(sizes[i] for i in live)
+    kept, rejected = [], []
+    for i, d in enumerate(docs):
+        for k, v in d.values.items():
+            if k.startswith("n_") and isinstance(v, int):
+                stats.sums[k] = stats.sums.get(k, 0) + v
+            else:
+                stats.add_value(k, v)
+        if d.reason is None:
+            kept.append(d)
+            stats.bytes_kept += sizes[i]
+        else:
+            rejected.append(d)
+            stats.add_rejection(d.reason, d.id, d.detail)
+    stats.kept += len(kept)
+    stats.rejected += len(rejected)
+    return kept, rejected, stats

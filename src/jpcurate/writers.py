@@ -1,0 +1,126 @@
+"""Sharded output writers: JSONL (plain, .gz, .zst) or Parquet, a size limit per part, atomic parts.
+
+    with ShardWriter(out_dir / "kept", prefix="00003-cc", fmt="jsonl.zst", max_bytes=256 << 20) as w:
+        for doc in kept:
+            w.write(doc.to_record())
+    w.paths  # ["…/kept/00003-cc-00000.jsonl.zst", …]
+
+Each part is written to a hidden temporary name (`.<name>.tmp`) and renamed when it is complete, so a killed run
+never leaves a partial part under a final name. The size limit counts uncompressed serialised bytes (JSON lines,
+or an estimate from Arrow buffers for Parquet); a part holds at least one record, so one huge record makes one
+oversize part rather than an error. Output is byte-deterministic (gzip mtime 0, no file name in the header), so a
+resumed run reproduces an uninterrupted one exactly. `remove_parts(dir, prefix)` deletes the parts (and stale
+temporaries) of one prefix before it is redone.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from pathlib import Path
+from typing import IO, Any
+
+FORMATS = ("jsonl", "jsonl.gz", "jsonl.zst", "parquet")
+
+
+def dumps(record: dict[str, Any]) -> str:
+    return json.dumps(record, ensure_ascii=False, default=str)
+
+
+class ShardWriter:
+    def __init__(self, directory: str | Path, *, prefix: str, fmt: str = "jsonl", max_bytes: int = 256 << 20) -> None:
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown output format {fmt!r}; expected one of {FORMATS}")
+        if max_bytes <= 0:
+            raise ValueError(f"max_bytes must be positive, got {max_bytes}")
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.prefix, self.fmt, self.max_bytes = prefix, fmt, max_bytes
+        self.paths: list[Path] = []
+        self.records = 0
+        self._part = 0
+        self._size = 0
+        self._fh: IO[bytes] | None = None
+        self._tmp: Path | None = None
+        self._rows: list[dict[str, Any]] = []
+
+    def _final_name(self) -> Path:
+        return self.directory / f"{self.prefix}-{self._part:05d}.{self.fmt}"
+
+    def _open(self) -> None:
+        final = self._final_name()
+        self._tmp = final.with_name(f".{final.name}.tmp")
+        if self.fmt == "parquet":
+            return
+        raw = open(self._tmp, "wb")
+        if self.fmt == "jsonl.gz":
+            self._fh = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0)
+            self._raw = raw
+        elif self.fmt == "jsonl.zst":
+            import zstandard
+
+            self._fh = zstandard.ZstdCompressor(level=3).stream_writer(raw, closefd=True)
+        else:
+            self._fh = raw
+
+    def write(self, record: dict[str, Any]) -> None:
+        if self._tmp is None:
+            self._open()
+        if self.fmt == "parquet":
+            self._rows.append(record)
+            self._size += len(dumps(record).encode("utf-8"))
+        else:
+            data = (dumps(record) + "\n").encode("utf-8")
+            self._fh.write(data)  # type: ignore[union-attr]
+            self._size += len(data)
+        self.records += 1
+        if self._size >= self.max_bytes:
+            self._finish_part()
+
+    def _finish_part(self) -> None:
+        if self._tmp is None:
+            return
+        if self.fmt == "parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            pq.write_table(pa.Table.from_pylist(self._rows), self._tmp)
+            self._rows = []
+        else:
+            assert self._fh is not None
+            self._fh.close()
+            if self.fmt == "jsonl.gz":
+                self._raw.close()
+            self._fh = None
+        final = self._final_name()
+        os.replace(self._tmp, final)
+        self.paths.append(final)
+        self._tmp = None
+        self._part += 1
+        self._size = 0
+
+    def close(self) -> list[Path]:
+        self._finish_part()
+        return self.paths
+
+    def __enter__(self) -> ShardWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        elif self._tmp is not None:  # an error: leave no partial part behind
+            if self._fh is not None:
+                self._fh.close()
+            self._tmp.unlink(missing_ok=True)
+
+
+def remove_parts(directory: str | Path, prefix: str) -> None:
+    """Delete every part and temporary of `prefix` in `directory` (a shard about to be redone)."""
+    d = Path(directory)
+    if not d.is_dir():
+        return
+    for p in d.iterdir():
+        if p.name.startswith(f"{prefix}-") or p.name.startswith(f".{prefix}-"):
+            p.unlink()
