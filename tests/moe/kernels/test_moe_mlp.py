@@ -1,0 +1,85 @@
+import pytest
+import torch
+from kernel_cases import DEVICE, DTYPES, randn
+
+from jpmoe.kernels.moe_mlp import moe_mlp, moe_mlp_reference
+
+# fp16: values of order 1 summed over up to ~50 products and two GEMMs, each rounded to fp16 once.
+MOE_TOL = {
+    torch.float32: dict(atol=1e-4, rtol=1e-4),
+    torch.float16: dict(atol=1e-2, rtol=1e-2),
+    torch.bfloat16: dict(atol=5e-2, rtol=5e-2),
+}
+
+
+def _experts(kind: str, T: int, E: int, K: int, gen) -> torch.Tensor:
+    if kind == "random":  # K distinct experts per token, as top-k gives
+        return torch.rand((T, E), generator=gen).argsort(dim=1)[:, :K]
+    if kind == "one_expert":  # every token's first choice is expert 1; the rest never receive a token but one
+        return torch.stack([torch.ones(T, dtype=torch.long)] + [torch.full((T,), 2)] * (K - 1), 1)[:, :K]
+    if kind == "empty_expert":  # expert 0 receives nothing
+        return 1 + torch.rand((T, E - 1), generator=gen).argsort(dim=1)[:, :K]
+    raise ValueError(kind)
+
+
+CASES = [  # (T, E, K, H, I, experts)
+    (1, 4, 2, 24, 40, "random"),  # one token
+    (13, 5, 3, 40, 48, "random"),  # non-powers of two; H and I cross the 32-wide tiles
+    (9, 4, 1, 16, 16, "one_expert"),  # k = 1, every token to one expert
+    (11, 6, 2, 33, 20, "one_expert"),
+    (10, 5, 2, 24, 24, "empty_expert"),
+]
+
+
+def _inputs(T, E, K, H, inter, kind, dtype, gen):
+    x = randn((T, H), dtype, gen, grad=True)
+    w_gu = randn((E, 2 * inter, H), dtype, gen, scale=H**-0.5, grad=True)
+    w_down = randn((E, H, inter), dtype, gen, scale=inter**-0.5, grad=True)
+    weights = torch.rand((T, K), generator=gen).to(DEVICE).requires_grad_()  # fp32, as routing returns
+    experts = _experts(kind, T, E, K, gen).to(DEVICE)
+    return x, w_gu, w_down, weights, experts
+
+
+@pytest.mark.parametrize("T, E, K, H, inter, kind", CASES)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_moe_mlp_forward_and_all_grads_match_reference(T, E, K, H, inter, kind, dtype, gen):
+    x, w_gu, w_down, weights, experts = _inputs(T, E, K, H, inter, kind, dtype, gen)
+    out = moe_mlp(x, w_gu, w_down, weights, experts)
+    leaves = [t.detach().float().requires_grad_() for t in (x, w_gu, w_down, weights)]
+    ref = moe_mlp_reference(*leaves, experts)  # fp32 oracle
+    tol = MOE_TOL[dtype]
+    torch.testing.assert_close(out, ref.to(dtype), **tol)
+    dout = randn((T, H), dtype, gen)
+    got = torch.autograd.grad(out, (x, w_gu, w_down, weights), dout)
+    want = torch.autograd.grad(ref, leaves, dout.float())
+    for name, g, w in zip(("x", "w_gate_up", "w_down", "weights"), got, want):
+        assert g.dtype == (torch.float32 if name == "weights" else dtype), name
+        torch.testing.assert_close(g.float(), w, **tol, msg=lambda m, n=name: f"d {n}: {m}")
+
+
+def test_moe_mlp_gradients_of_an_unused_expert_are_exact_zeros(gen):
+    x, w_gu, w_down, weights, experts = _inputs(10, 5, 2, 24, 24, "empty_expert", torch.float32, gen)
+    out = moe_mlp(x, w_gu, w_down, weights, experts)
+    d_gu, d_down = torch.autograd.grad(out.sum(), (w_gu, w_down))
+    assert torch.all(d_gu[0] == 0) and torch.all(d_down[0] == 0)  # poisoned buffers: written, and written as 0
+    assert d_gu[1:].abs().sum() > 0
+
+
+def test_moe_mlp_without_grad_matches_reference(gen):
+    x, w_gu, w_down, weights, experts = _inputs(7, 3, 2, 20, 36, "random", torch.float16, gen)
+    with torch.no_grad():
+        out = moe_mlp(x, w_gu, w_down, weights, experts)
+        ref = moe_mlp_reference(x.float(), w_gu.float(), w_down.float(), weights, experts)
+    torch.testing.assert_close(out, ref.half(), **MOE_TOL[torch.float16])
+
+
+def test_moe_mlp_rejects_bad_inputs(gen):
+    x, w_gu, w_down, weights, experts = _inputs(3, 4, 2, 16, 16, "random", torch.float32, gen)
+    with pytest.raises(ValueError, match="outside"):
+        moe_mlp(x, w_gu, w_down, weights, experts + 4)
+    with pytest.raises(ValueError, match="w_gate_up"):
+        moe_mlp(x, w_gu[:, :-1], w_down, weights, experts)
+    with pytest.raises(ValueError, match="both be"):
+        moe_mlp(x, w_gu, w_down, weights[:, :1], experts)
+    with pytest.raises(ValueError, match="share a dtype"):
+        moe_mlp(x, w_gu.half(), w_down, weights, experts)
