@@ -1,0 +1,85 @@
+"""Preference pairs (prompt, chosen, rejected): the prompt is encoded once and shared by both responses.
+
+`encode_pair` renders the prompt with the template's generation prompt (the exact prefix used at inference),
+encodes it once, encodes each response as content + EOS, and truncates both against the same prompt.
+`collate_pairs` builds TRL's layout: rows [0, B) prompt + chosen, rows [B, 2B) prompt + rejected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import torch
+
+from jpalign.chunking import IGNORE_INDEX
+from jpalign.encode import DropReport, Encoded, collate, encode_segments, special_ids, truncate
+from jpalign.templates import ChatTemplate, DataError, Segment
+
+
+@dataclass
+class EncodedPair:
+    prompt_ids: list[int]
+    chosen_ids: list[int]  # response tokens, EOS included unless truncated
+    rejected_ids: list[int]
+
+    def rows(self) -> tuple[Encoded, Encoded]:
+        """(prompt + chosen, prompt + rejected), labels on the responses only."""
+        p = len(self.prompt_ids)
+        return tuple(
+            Encoded(self.prompt_ids + r, [IGNORE_INDEX] * p + r, p) for r in (self.chosen_ids, self.rejected_ids)
+        )
+
+
+def _response(tokenizer, text: object, name: str) -> list[int]:
+    if not isinstance(text, str):
+        raise DataError("non_string_content", f"{name} is {type(text).__name__}, not str")
+    if not text.strip():
+        raise DataError("empty_response", f"{name} is empty")
+    segments = [Segment(text, train=True, response=True), Segment(special="eos", train=True, response=True)]
+    return encode_segments(tokenizer, segments).input_ids
+
+
+def encode_pair(tokenizer, prompt_messages: list[dict], chosen: str, rejected: str, template: ChatTemplate, *,
+                max_length: int | None = None, max_prompt_length: int | None = None) -> EncodedPair:
+    """Encode one preference pair; raises DataError (identical_responses, empty_response, prompt_too_long, ...)."""
+    if isinstance(chosen, str) and isinstance(rejected, str) and chosen.strip() == rejected.strip():
+        raise DataError("identical_responses", "chosen and rejected are the same text: no preference to learn")
+    prompt = encode_segments(tokenizer, template.render(prompt_messages, add_generation_prompt=True))
+    responses = [_response(tokenizer, chosen, "chosen"), _response(tokenizer, rejected, "rejected")]
+    bos = special_ids(tokenizer)[0]
+    cut = []
+    for r in responses:  # same prompt truncation for both (it depends on the prompt only)
+        e = Encoded(prompt.input_ids + r, [IGNORE_INDEX] * len(prompt) + r, len(prompt))
+        cut.append(truncate(e, max_length=max_length, max_prompt_length=max_prompt_length, bos_id=bos))
+    p = cut[0].prompt_length
+    return EncodedPair(cut[0].input_ids[:p], cut[0].input_ids[p:], cut[1].input_ids[p:])
+
+
+def encode_pairs(tokenizer, records: Iterable[dict], template: ChatTemplate,
+                 **kwargs) -> tuple[list[EncodedPair], DropReport]:
+    """encode_pair over records {"prompt": str or messages, "chosen": str, "rejected": str}; drops counted."""
+    out, report = [], DropReport()
+    for rec in records:
+        try:
+            prompt = rec["prompt"]
+            messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
+            out.append(encode_pair(tokenizer, messages, rec["chosen"], rec["rejected"], template, **kwargs))
+        except DataError as err:
+            report.dropped[err.reason] += 1
+        except (KeyError, TypeError):
+            report.dropped["malformed_record"] += 1
+    report.kept = len(out)
+    return out, report
+
+
+def collate_pairs(pairs: list[EncodedPair], pad_token_id: int) -> dict[str, torch.Tensor]:
+    """(2B, T) input_ids, labels, attention_mask, position_ids, chosen rows first; nll_labels (B, T) for ORPO.
+
+    nll_labels are the chosen rows' ids over prompt + response (padding -100): ORPO's prompt + response NLL.
+    """
+    rows = [r for pair in pairs for r in pair.rows()]
+    batch = collate(rows[0::2] + rows[1::2], pad_token_id)
+    b = len(pairs)
+    batch["nll_labels"] = batch["input_ids"][:b].masked_fill(batch["attention_mask"][:b] == 0, IGNORE_INDEX)
+    return batch

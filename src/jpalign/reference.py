@@ -1,0 +1,102 @@
+"""Precompute and cache the reference model's log-probs of preference pairs (DPO without a second live model).
+
+The cache stores, per pair, the summed response log-probs and the response token counts, so both bases are
+available (summed for DPO sigmoid/hinge/robust, averaged for IPO). It is keyed by a fingerprint of the pairs'
+token ids and a caller-given model tag: loading it for other data or another reference model is an error, not a
+silent reuse (TRL's old bug of evaluating with the trained policy as reference).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from jpalign.chunking import IGNORE_INDEX
+from jpalign.fused_losses import fused_sequence_logps
+from jpalign.logps import sequence_logps
+from jpalign.pairs import EncodedPair, collate_pairs
+from jpalign.sft import shift_labels
+
+# forward(batch) -> logits (2B, T, V) aligned with input_ids, or (hidden (2B, T, H), lm_head weight (V, H))
+Forward = Callable[[dict], "torch.Tensor | tuple[torch.Tensor, torch.Tensor]"]
+
+
+def fingerprint(pairs: list[EncodedPair], model_tag: str) -> str:
+    """sha256 over the model tag and every pair's prompt/chosen/rejected ids."""
+    h = hashlib.sha256(model_tag.encode())
+    for p in pairs:
+        for ids in (p.prompt_ids, p.chosen_ids, p.rejected_ids):
+            h.update(torch.tensor(ids, dtype=torch.int64).numpy().tobytes())
+            h.update(b"|")
+    return h.hexdigest()
+
+
+@dataclass
+class ReferenceLogps:
+    chosen_sum: torch.Tensor  # (N,) float32
+    rejected_sum: torch.Tensor  # (N,)
+    chosen_count: torch.Tensor  # (N,) int64 response tokens scored
+    rejected_count: torch.Tensor  # (N,)
+    fingerprint: str
+
+    def for_batch(self, indices: list[int] | torch.Tensor, *, average: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """(ref_chosen, ref_rejected) for the pairs at `indices`, summed or averaged per token."""
+        idx = torch.as_tensor(indices, dtype=torch.long)
+        c, r = self.chosen_sum[idx], self.rejected_sum[idx]
+        if average:
+            return c / self.chosen_count[idx].clamp(min=1), r / self.rejected_count[idx].clamp(min=1)
+        return c, r
+
+    def save(self, path: str | Path) -> None:
+        fp = torch.tensor(list(self.fingerprint.encode()), dtype=torch.uint8)
+        tensors = {k: getattr(self, k) for k in ("chosen_sum", "rejected_sum", "chosen_count", "rejected_count")}
+        torch.save({**tensors, "fingerprint": fp}, path)
+
+    @classmethod
+    def load(cls, path: str | Path, *, expected_fingerprint: str) -> ReferenceLogps:
+        state = torch.load(path, weights_only=True)
+        found = bytes(state.pop("fingerprint").tolist()).decode()
+        if found != expected_fingerprint:
+            raise ValueError(f"{path}: reference log-probs were computed for other pairs or another model tag")
+        return cls(**state, fingerprint=found)
+
+
+def precompute_reference_logps(forward: Forward, pairs: list[EncodedPair], *, pad_token_id: int, model_tag: str,
+                               batch_size: int = 8, chunk_size: int | None = None) -> ReferenceLogps:
+    """Run the reference `forward` over the pairs in batches under inference mode; keep sums and counts."""
+    sums, counts = [], []
+    with torch.inference_mode():
+        for start in range(0, len(pairs), batch_size):
+            chunk = pairs[start : start + batch_size]
+            batch = collate_pairs(chunk, pad_token_id)
+            labels = shift_labels(batch["labels"])
+            out = forward(batch)
+            if isinstance(out, tuple):
+                logps = fused_sequence_logps(out[0], out[1], labels, chunk_size=chunk_size)
+            else:
+                logps = sequence_logps(out, labels)
+            b = len(chunk)
+            n = (labels != IGNORE_INDEX).sum(-1)
+            sums.append(torch.stack([logps[:b], logps[b:]]).float().cpu())  # (2, b)
+            counts.append(torch.stack([n[:b], n[b:]]).cpu())
+    s, n = torch.cat(sums, 1), torch.cat(counts, 1)
+    return ReferenceLogps(s[0].clone(), s[1].clone(), n[0].clone(), n[1].clone(), fingerprint(pairs, model_tag))
+
+
+def cached_reference_logps(path: str | Path, forward: Forward, pairs: list[EncodedPair], *, pad_token_id: int,
+                           model_tag: str, **kwargs) -> ReferenceLogps:
+    """Load the cache at `path` when it matches these pairs and model tag, else compute it and save it there."""
+    path = Path(path)
+    expected = fingerprint(pairs, model_tag)
+    if path.exists():
+        return ReferenceLogps.load(path, expected_fingerprint=expected)
+    ref = precompute_reference_logps(forward, pairs, pad_token_id=pad_token_id, model_tag=model_tag, **kwargs)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    ref.save(tmp)
+    tmp.replace(path)  # atomic: a killed run never leaves a half-written cache
+    return ref
