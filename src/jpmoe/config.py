@@ -109,17 +109,17 @@ PRESETS: dict[str, ModelConfig] = {
         vocab_size=32000, hidden_size=768, intermediate_size=3072, num_layers=12, num_heads=12, num_kv_heads=12,
         max_seq_len=2048,
     ),
-    # ~0.5B total, ~0.2B active
+    # ~0.51B total, ~0.20B active
     "moe-0.5b": ModelConfig(
-        vocab_size=32000, hidden_size=1024, intermediate_size=1024, num_layers=12, num_heads=16, num_kv_heads=4,
+        vocab_size=32000, hidden_size=1024, intermediate_size=1408, num_layers=12, num_heads=16, num_kv_heads=4,
         max_seq_len=4096, num_experts=8, experts_per_token=2, rope_theta=500000.0,
     ),
-    # ~1.9B total, ~0.6B active
-    "moe-2b": ModelConfig(
+    # ~1.1B total, ~0.4B active
+    "moe-1b": ModelConfig(
         vocab_size=32000, hidden_size=1536, intermediate_size=1536, num_layers=16, num_heads=16, num_kv_heads=4,
         max_seq_len=4096, num_experts=8, experts_per_token=2, rope_theta=500000.0,
     ),
-    # fine-grained: 64 experts, 8 active per token (~7B total, ~1.3B active)
+    # fine-grained: 64 experts, 8 active per token (~6.7B total, ~1.1B active)
     "moe-7b-e64": ModelConfig(
         vocab_size=32000, hidden_size=2048, intermediate_size=1024, num_layers=16, num_heads=16, num_kv_heads=4,
         max_seq_len=4096, num_experts=64, experts_per_token=8, rope_theta=500000.0,

@@ -35,7 +35,9 @@ def config_to_hf(config: ModelConfig, dtype: str = "float32") -> dict:
     if config.is_moe:
         d |= {"num_local_experts": config.num_experts, "num_experts_per_tok": config.experts_per_token,
               "router_aux_loss_coef": config.aux_loss_coef, "router_jitter_noise": 0.0,
-              "output_router_logits": False, "sliding_window": None}
+              "output_router_logits": False, "sliding_window": None,
+              # training-only settings transformers has no field for; read back by config_from_hf
+              "jpmoe": {"z_loss_coef": config.z_loss_coef, "aux_loss_scope": config.aux_loss_scope}}
     else:
         d |= {"attention_bias": False, "mlp_bias": False, "pretraining_tp": 1}
     return d
@@ -104,4 +106,5 @@ def config_from_hf(d: dict, **overrides) -> ModelConfig:
             kw["max_seq_len"] = window
         kw |= dict(num_experts=d.get("num_local_experts", 8), experts_per_token=d.get("num_experts_per_tok", 2),
                    aux_loss_coef=d.get("router_aux_loss_coef", 0.001), aux_loss_scope="global")
+        kw |= {k: v for k, v in (d.get("jpmoe") or {}).items() if k in ("z_loss_coef", "aux_loss_scope")}
     return replace(ModelConfig(**kw), **overrides)

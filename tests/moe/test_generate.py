@@ -1,0 +1,86 @@
+"""Generation: greedy equals transformers' generate (also batched, different lengths), sampling filters equal
+transformers' logits processors, stop tokens/strings, errors."""
+
+import pytest
+import torch
+from hf_cases import DENSE, MOE, ours_and_hf
+
+from jpmoe import Transformer
+from jpmoe.generate import SamplingParams, apply_repetition_penalty, filter_top_k_top_p, generate, left_pad
+
+pytest.importorskip("transformers")
+
+PROMPTS = [[5, 6, 7, 8, 9, 10, 11], [3, 4], [50, 60, 70, 1, 2]]
+
+
+@pytest.mark.parametrize("cfg", [MOE, DENSE], ids=["mixtral", "llama"])
+def test_greedy_equals_transformers_generate(cfg, tmp_path):
+    ours, hf, _ = ours_and_hf(cfg, tmp_path)
+    got = generate(ours, PROMPTS, SamplingParams(max_new_tokens=16))
+    ids, mask = left_pad(PROMPTS, 0, "cpu")
+    batched = hf.generate(ids, attention_mask=mask.long(), max_new_tokens=16, do_sample=False, pad_token_id=0)
+    assert got == batched[:, ids.shape[1]:].tolist()
+    for p, row in zip(PROMPTS, got):  # one prompt at a time, no padding at all
+        alone = hf.generate(torch.tensor([p]), max_new_tokens=16, do_sample=False, pad_token_id=0)
+        assert row == alone[0, len(p):].tolist()
+
+
+def test_stop_tokens_and_stop_strings():
+    torch.manual_seed(0)
+    model = Transformer(MOE).eval()
+    full = generate(model, PROMPTS[:1], SamplingParams(max_new_tokens=12))[0]
+    stop = full[4]
+    cut = full[: full.index(stop) + 1]
+    assert generate(model, PROMPTS[:1], SamplingParams(max_new_tokens=12, stop_token_ids=(stop,)))[0] == cut
+
+    def decode(ids):
+        return "".join(f"<{i}>" for i in ids)
+
+    target = f"<{full[5]}><{full[6]}>"
+    got = generate(model, PROMPTS[:1], SamplingParams(max_new_tokens=12, stop_strings=(target,)), decode=decode)[0]
+    assert target in decode(got) and target not in decode(got[:-1])
+
+
+def test_sampling_is_seeded_and_top_k_1_is_greedy():
+    torch.manual_seed(0)
+    model = Transformer(MOE).eval()
+    greedy = generate(model, PROMPTS, SamplingParams(max_new_tokens=8))
+    k1 = generate(model, PROMPTS, SamplingParams(max_new_tokens=8, temperature=1.5, top_k=1),
+                  generator=torch.Generator().manual_seed(0))
+    assert k1 == greedy
+    params = SamplingParams(max_new_tokens=8, temperature=1.0, top_p=0.9, repetition_penalty=1.3)
+    a = generate(model, PROMPTS, params, generator=torch.Generator().manual_seed(7))
+    b = generate(model, PROMPTS, params, generator=torch.Generator().manual_seed(7))
+    assert a == b and a != greedy
+
+
+def test_filters_equal_transformers_processors():
+    from transformers.generation.logits_process import (
+        RepetitionPenaltyLogitsProcessor,
+        TopKLogitsWarper,
+        TopPLogitsWarper,
+    )
+
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(3, 50, generator=g) * 3
+    ids = torch.randint(0, 50, (3, 7), generator=g)
+    seen = torch.zeros(3, 50, dtype=torch.bool).scatter_(1, ids, True)
+    want = RepetitionPenaltyLogitsProcessor(1.7)(ids, logits.clone())
+    torch.testing.assert_close(apply_repetition_penalty(logits, seen, 1.7), want)
+    assert torch.equal(filter_top_k_top_p(logits, top_k=5), TopKLogitsWarper(5)(ids, logits.clone()))
+    for p in (0.3, 0.8, 0.95):
+        want = TopPLogitsWarper(p)(ids, logits.clone()).isinf()
+        assert torch.equal(filter_top_k_top_p(logits, top_p=p).isinf(), want)
+
+
+def test_bad_generation_inputs():
+    torch.manual_seed(0)
+    model = Transformer(MOE).eval()
+    with pytest.raises(ValueError, match="at least one token"):
+        generate(model, [[1, 2], []])
+    with pytest.raises(ValueError, match="exceeds max_seq_len 64"):
+        generate(model, [[1] * 60], SamplingParams(max_new_tokens=8))
+    with pytest.raises(ValueError, match="decode"):
+        generate(model, [[1]], SamplingParams(stop_strings=("x",)))
+    with pytest.raises(ValueError, match=r"token ids must be in \[0, 97\)"):
+        generate(model, [[1, 97]])

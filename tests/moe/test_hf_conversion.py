@@ -1,0 +1,154 @@
+"""Conversion against transformers 5.x Llama/Mixtral: logits, routing, aux loss, bit-exact round trips, errors."""
+
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hf_cases import CONFIGS, MOE, batch_with_padding, hf_class, ours_and_hf
+from safetensors.torch import load_file
+
+from jpmoe import Transformer
+from jpmoe.checkpoint import load_checkpoint, save_checkpoint
+from jpmoe.hf import config_from_hf, from_hf_state_dict, load_hf, save_hf, to_hf_state_dict
+from jpmoe.hf.__main__ import main as cli
+
+pytest.importorskip("transformers")
+
+
+@pytest.mark.parametrize("name", ["mixtral", "mixtral-k1", "llama"])
+def test_ours_to_hf_logits_routing_and_aux_loss(name, tmp_path):
+    cfg = CONFIGS[name]
+    ours, hf, info = ours_and_hf(cfg, tmp_path)
+    assert not any(info[k] for k in ("missing_keys", "unexpected_keys", "mismatched_keys", "error_msgs")), info
+    ids, mask, pos = batch_with_padding(cfg.vocab_size)
+    with torch.no_grad():
+        o = ours(ids, position_ids=pos, attention_mask=mask)
+        h = hf(ids, attention_mask=mask, position_ids=pos, output_router_logits=cfg.is_moe)
+    real = mask.bool()
+    torch.testing.assert_close(o.logits[real], h.logits[real], atol=1e-4, rtol=0)
+    if cfg.is_moe:  # same router logits and top-k experts per real token in every layer, same global aux loss
+        flat = real.flatten()
+        for layer, x, router_logits in zip(ours.layers, _mlp_inputs(ours, ids, pos, mask), h.router_logits):
+            logits_ours = F.linear(x, layer.mlp.router.weight)  # (N, E)
+            torch.testing.assert_close(logits_ours[flat], router_logits[flat], atol=1e-5, rtol=0)
+            top_ours = torch.topk(logits_ours.softmax(-1), cfg.experts_per_token, dim=-1).indices
+            top_hf = torch.topk(router_logits.softmax(-1), cfg.experts_per_token, dim=-1).indices
+            assert torch.equal(top_ours[flat], top_hf[flat])
+        torch.testing.assert_close(o.load_balancing_loss, h.aux_loss, atol=1e-6, rtol=0)
+
+
+def _mlp_inputs(model: Transformer, ids, pos, mask) -> list[torch.Tensor]:
+    """The normalised inputs (N, H) of each layer's MoE, captured with forward hooks."""
+    seen = []
+    hooks = [b.mlp.register_forward_hook(lambda m, args, out: seen.append(args[0].reshape(-1, args[0].shape[-1])))
+             for b in model.layers]
+    with torch.no_grad():
+        model(ids, position_ids=pos, attention_mask=mask)
+    for h in hooks:
+        h.remove()
+    return seen
+
+
+def test_loss_with_labels_matches_hf(tmp_path):
+    ours, hf, _ = ours_and_hf(MOE, tmp_path)
+    ids = torch.randint(0, MOE.vocab_size, (2, 16), generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        o = ours(ids)
+        h = hf(ids, labels=ids, output_router_logits=True)
+    ce = F.cross_entropy(o.logits[:, :-1].flatten(0, 1), ids[:, 1:].flatten())
+    torch.testing.assert_close(o.load_balancing_loss, h.aux_loss, atol=1e-6, rtol=0)
+    torch.testing.assert_close(ce + o.aux_loss, h.loss, atol=1e-5, rtol=0)  # z_loss_coef = 0 in MOE
+
+
+@pytest.mark.parametrize("name", ["mixtral", "llama"])
+def test_hf_to_ours_logits(name, tmp_path):
+    cfg = CONFIGS[name]
+    torch.manual_seed(1)
+    hf_cfg = ours_and_hf(cfg, tmp_path / "seed")[1].config  # a transformers config of the same shape
+    hf_cfg.initializer_range = 0.1
+    hf = hf_class(cfg)(hf_cfg).eval()
+    hf.save_pretrained(tmp_path / "hf")  # transformers' own writer: per-expert keys on disk
+    on_disk = set(load_file(next((tmp_path / "hf").glob("*.safetensors"))))
+    if cfg.is_moe:
+        assert "model.layers.0.block_sparse_moe.experts.3.w2.weight" in on_disk
+    config, sd = load_hf(tmp_path / "hf")
+    ours = Transformer(config).eval()
+    ours.load_state_dict(sd, strict=not config.tie_embeddings)
+    ids, mask, pos = batch_with_padding(cfg.vocab_size, seed=2)
+    with torch.no_grad():
+        a = ours(ids, position_ids=pos, attention_mask=mask).logits
+        b = hf(ids, attention_mask=mask, position_ids=pos).logits
+    torch.testing.assert_close(a[mask.bool()], b[mask.bool()], atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("fused", [False, True])
+@pytest.mark.parametrize("name", ["mixtral", "llama"])
+def test_round_trip_is_bit_exact(name, fused, tmp_path):
+    cfg = CONFIGS[name]
+    torch.manual_seed(0)
+    sd = Transformer(cfg).state_dict()
+    save_hf(sd, cfg, tmp_path, max_shard_bytes=30_000, fused=fused)
+    index = json.loads((tmp_path / "model.safetensors.index.json").read_text())
+    assert len(set(index["weight_map"].values())) > 1  # really sharded
+    if cfg.is_moe:
+        key = "mlp.experts.gate_up_proj" if fused else "block_sparse_moe.experts.2.w3.weight"
+        key = "model.layers.1." + key
+        assert key in index["weight_map"]
+    config, back = load_hf(tmp_path)
+    assert config == cfg
+    want = {k: v for k, v in sd.items() if not (cfg.tie_embeddings and k == "lm_head.weight")}
+    assert sorted(back) == sorted(want)
+    for k, v in want.items():
+        assert back[k].dtype == v.dtype and torch.equal(back[k], v), k
+
+
+def test_cli_both_ways_copies_tokenizer(tmp_path):
+    torch.manual_seed(0)
+    save_checkpoint(Transformer(MOE), MOE, tmp_path / "ckpt")
+    tok = tmp_path / "tok"
+    tok.mkdir()
+    (tok / "tokenizer.json").write_text("{}")
+    (tok / "tokenizer_config.json").write_text("{}")
+    assert cli(["to-hf", str(tmp_path / "ckpt"), str(tmp_path / "hf"), "--tokenizer", str(tok)]) == 0
+    for f in ("config.json", "generation_config.json", "model.safetensors.index.json", "tokenizer.json",
+              "tokenizer_config.json"):
+        assert (tmp_path / "hf" / f).is_file(), f
+    assert json.loads((tmp_path / "hf" / "config.json").read_text())["architectures"] == ["MixtralForCausalLM"]
+    assert cli(["from-hf", str(tmp_path / "hf"), str(tmp_path / "back")]) == 0
+    assert (tmp_path / "back" / "tokenizer.json").is_file()
+    (c1, a), (c2, b) = load_checkpoint(tmp_path / "ckpt"), load_checkpoint(tmp_path / "back")
+    assert c1 == c2 and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_unsupported_architecture_is_named(tmp_path):
+    with pytest.raises(ValueError, match="Qwen2ForCausalLM.*LlamaForCausalLM"):
+        config_from_hf({"architectures": ["Qwen2ForCausalLM"], "hidden_size": 8})
+    with pytest.raises(ValueError, match="attention_bias"):
+        config_from_hf({"architectures": ["LlamaForCausalLM"], "attention_bias": True})
+    (tmp_path / "config.json").write_text(json.dumps({"architectures": ["GPT2LMHeadModel"]}))
+    assert cli(["from-hf", str(tmp_path), str(tmp_path / "out")]) == 2
+
+
+def test_bad_hf_keys_and_shapes_are_named():
+    torch.manual_seed(0)
+    hf = to_hf_state_dict(Transformer(MOE).state_dict(), MOE)
+    missing = dict(hf)
+    del missing["model.layers.1.block_sparse_moe.experts.3.w1.weight"]
+    with pytest.raises(KeyError, match=r"layers\.1\.mlp\.experts\.3\.w1"):
+        from_hf_state_dict(missing, MOE)
+    extra = dict(hf) | {"model.layers.2.self_attn.q_proj.weight": torch.zeros(40, 48)}
+    with pytest.raises(KeyError, match=r"layers\.2\.self_attn\.q_proj"):
+        from_hf_state_dict(extra, MOE)
+    wrong = dict(hf) | {"model.norm.weight": torch.zeros(47)}
+    with pytest.raises(ValueError, match=r"norm\.weight: \(47,\) != expected \(48,\)"):
+        from_hf_state_dict(wrong, MOE)
+
+
+def test_mixtral_sliding_window_and_v4_rope_fields():
+    d = {"architectures": ["MixtralForCausalLM"], "vocab_size": 10, "hidden_size": 8, "intermediate_size": 4,
+         "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 1, "rope_theta": 1e6,
+         "max_position_embeddings": 32768, "sliding_window": 4096, "num_local_experts": 8,
+         "num_experts_per_tok": 2}
+    cfg = config_from_hf(d)
+    assert cfg.rope_theta == 1e6 and cfg.max_seq_len == 4096 and cfg.num_experts == 8
