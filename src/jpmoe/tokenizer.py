@@ -38,6 +38,20 @@ def train_sentencepiece(texts: Iterable[str], out_dir: str | Path, *, vocab_size
     if not lines:
         raise ValueError("no training text for the tokenizer: every document was empty")
     prefix = out_dir / "spm"
+    try:
+        _train(spm, lines, prefix, vocab_size, model_type, character_coverage, seed_sentencepiece_size,
+               max_sentence_length, num_threads)
+    except RuntimeError as e:
+        if "required_chars" in str(e):
+            raise ValueError(f"vocab_size {vocab_size} is too small for the distinct characters this text needs at "
+                             f"character_coverage={character_coverage} (Japanese needs thousands of kanji): raise "
+                             f"vocab_size or lower character_coverage. SentencePiece said: {e}") from e
+        raise
+    return prefix.with_suffix(".model")
+
+
+def _train(spm, lines, prefix, vocab_size, model_type, character_coverage, seed_sentencepiece_size,
+           max_sentence_length, num_threads) -> None:
     spm.SentencePieceTrainer.train(
         sentence_iterator=iter(lines), model_prefix=str(prefix), vocab_size=vocab_size, model_type=model_type,
         character_coverage=character_coverage, byte_fallback=True, split_digits=True, add_dummy_prefix=False,
@@ -47,7 +61,6 @@ def train_sentencepiece(texts: Iterable[str], out_dir: str | Path, *, vocab_size
         user_defined_symbols=list(CHAT_MARKERS), seed_sentencepiece_size=seed_sentencepiece_size,
         num_threads=num_threads, train_extremely_large_corpus=False, minloglevel=2,
     )
-    return prefix.with_suffix(".model")
 
 
 def _unigram_vocab(spm_path: Path) -> tuple[list[tuple[str, float]], set[int]]:

@@ -1,0 +1,44 @@
+"""jpmoe.train.cli.parse_args: defaults < --config TOML < --flags; unknown keys are errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from jpmoe.train import parse_args
+
+
+@dataclass
+class Args:
+    config: str = ""
+    steps: int = 10
+    lr: float = 1e-3
+    name: str = "run"
+    bf16: bool = True
+    inputs: list[str] = field(default_factory=list)
+    limit: int | None = None
+
+
+def test_layering(tmp_path):
+    cfg = tmp_path / "run.toml"
+    cfg.write_text('steps = 20\nlr = 0.5\nname = "from-toml"\ninputs = ["a", "b"]\n')
+    assert parse_args(Args, []) == Args()
+    args = parse_args(Args, ["--config", str(cfg), "--steps", "30", "--bf16=false", "--limit", "4"])
+    assert (args.steps, args.lr, args.name, args.bf16, args.inputs, args.limit) == (30, 0.5, "from-toml", False,
+                                                                                   ["a", "b"], 4)
+    assert args.config == str(cfg)
+    assert parse_args(Args, ["--inputs", "x,y"]).inputs == ["x", "y"]
+
+
+def test_unknown_keys_are_errors(tmp_path):
+    cfg = tmp_path / "run.toml"
+    cfg.write_text("stepz = 3\n")
+    with pytest.raises(ValueError, match=r"unknown keys \['stepz'\]"):
+        parse_args(Args, ["--config", str(cfg)])
+    with pytest.raises(ValueError, match="unknown flags"):
+        parse_args(Args, ["--lrr", "1"])
+    with pytest.raises(ValueError, match="cannot read 'ten' as int"):
+        parse_args(Args, ["--steps", "ten"])
+    with pytest.raises(ValueError, match="needs a value"):
+        parse_args(Args, ["--steps"])
