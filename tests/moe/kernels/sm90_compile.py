@@ -1,0 +1,116 @@
+"""Compile every Triton kernel of jpmoe.kernels for an H100 (sm_90) on a machine without a GPU.
+
+The interpreter runs the kernels' Python, not the compiler: this catches what only compilation rejects (types,
+tl.dot shapes, layouts) and reports registers and spills per launch configuration. Run without TRITON_INTERPRET:
+    python tests/moe/kernels/sm90_compile.py [--all-classes]   # prints one JSON line per kernel config
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.pop("TRITON_INTERPRET", None)
+
+import triton  # noqa: E402
+from triton.backends.compiler import GPUTarget  # noqa: E402
+from triton.compiler import ASTSource  # noqa: E402
+
+from jpmoe.kernels import moe_align, moe_mlp, moe_mlp_backward, rmsnorm, rotary, routing, swiglu  # noqa: E402
+from jpmoe.kernels.tiling import GPU_TABLE  # noqa: E402
+
+TARGET = GPUTarget("cuda", 90, 32)
+# A real launch marks pointers and ints divisible by 16 (tt.divisibility); the pipeliner and vector loads need it.
+# Model sizes (H, I, head dims) and their strides are multiples of 16; counts (pairs, tokens, top_k) are not.
+DIV16 = {"H", "inter", "N", "K_DIM", "N1", "N2", "n_cols"}
+
+
+def compile_one(fn, ptrs: dict, constexprs: dict, num_warps: int = 4, num_stages: int = 3) -> dict:
+    """ptrs: pointer args -> element type ('bf16', 'i32', ...); every other non-constexpr arg is i32."""
+    sig = {}
+    for name in fn.arg_names:
+        sig[name] = "constexpr" if name in constexprs else (f"*{ptrs[name]}" if name in ptrs else "i32")
+    if "eps" in sig:
+        sig["eps"] = "fp32"
+    attrs = {(i,): [["tt.divisibility", 16]] for i, name in enumerate(fn.arg_names)
+             if name in ptrs or name.startswith("stride") or name in DIV16}
+    t0 = time.perf_counter()
+    k = triton.compile(ASTSource(fn=fn, signature=sig, constexprs=constexprs, attrs=attrs), target=TARGET,
+                       options=dict(num_warps=num_warps, num_stages=num_stages))
+    seconds = round(time.perf_counter() - t0, 1)
+    return dict(kernel=fn.__name__, **resources(k.asm["cubin"]), shared=k.metadata.shared, seconds=seconds,
+                config={k2: v for k2, v in constexprs.items() if k2.startswith(("BLOCK", "GROUP"))},
+                num_warps=num_warps, num_stages=num_stages)
+
+
+def resources(cubin: bytes) -> dict:
+    """Registers per thread and stack bytes (non-zero stack = spills) from cuobjdump -res-usage."""
+    tool = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "cuobjdump"
+    with tempfile.NamedTemporaryFile(suffix=".cubin") as f:
+        f.write(cubin)
+        f.flush()
+        text = subprocess.run([str(tool), "-res-usage", f.name], capture_output=True, text=True).stdout
+    found = re.search(r"REG:(\d+) STACK:(\d+)", text)
+    return dict(regs=int(found.group(1)), stack=int(found.group(2))) if found else dict(regs=None, stack=None)
+
+
+def elementwise_kernels(dt: str = "bf16"):
+    yield swiglu._swiglu_fwd_kernel, dict(g_ptr=dt, u_ptr=dt, o_ptr=dt), dict(BLOCK=1024)
+    yield swiglu._swiglu_bwd_kernel, dict(do_ptr=dt, g_ptr=dt, u_ptr=dt, dg_ptr=dt, du_ptr=dt), dict(BLOCK=1024)
+    yield (rmsnorm._rms_norm_fwd_kernel, dict(x_ptr=dt, r_ptr=dt, w_ptr=dt, y_ptr=dt, s_ptr=dt, rstd_ptr="fp32"),
+           dict(HAS_RES=True, BLOCK=4096))
+    yield (rmsnorm._rms_norm_bwd_kernel, dict(dy_ptr=dt, ds_ptr=dt, s_ptr=dt, w_ptr=dt, rstd_ptr="fp32", dx_ptr=dt,
+                                              dw_part_ptr="fp32"), dict(HAS_DS=True, BLOCK=4096))
+    rot = dict(x_ptr=dt, cos_ptr=dt, sin_ptr=dt, o_ptr=dt, xs_ptr=dt, dcos_ptr=dt, dsin_ptr=dt)
+    yield rotary._rotary_kernel, rot, dict(BACKWARD=True, GRAD_CS=True, BLOCK_H=32, BLOCK_D=64)
+    yield (routing._route_fwd_kernel, dict(logits_ptr=dt, w_ptr="fp32", ex_ptr="i64"),
+           dict(K=8, RENORM=True, BLOCK_T=32, BLOCK_E=128, BLOCK_K=8))
+    yield (routing._route_bwd_kernel, dict(dw_ptr="fp32", w_ptr="fp32", ex_ptr="i64", logits_ptr=dt, dl_ptr=dt),
+           dict(K=8, RENORM=False, BLOCK_T=32, BLOCK_E=128, BLOCK_K=8))
+    yield moe_align._count_kernel, dict(experts_ptr="i64", counts_ptr="i32"), dict(BLOCK=64, BLOCK_E=128)
+    yield (moe_align._align_kernel, dict(experts_ptr="i64", counts_ptr="i32", sorted_ptr="i32",
+                                         block_expert_ptr="i32", offsets_ptr="i32"),
+           dict(BLOCK=1024, BLOCK_E=128, BLOCK_M=64))
+    yield moe_mlp._moe_combine_kernel, dict(y_ptr=dt, out_ptr=dt), dict(BLOCK=1024)
+
+
+def moe_kernels(tiles, dt: str = "bf16"):
+    common = dict(UPCAST=False, DOT_PREC="tf32")
+    blk = lambda t: dict(BLOCK_M=t.block_m, BLOCK_N=t.block_n, BLOCK_K=t.block_k)  # noqa: E731
+    idx = dict(sorted_ptr="i32", block_expert_ptr="i32")
+    t = tiles.gate_up
+    yield (moe_mlp._moe_gate_up_kernel, dict(x_ptr=dt, w_ptr=dt, gu_ptr=dt, h_ptr=dt, **idx),
+           dict(STORE_GU=True, GROUP_M=t.group_m, **blk(t), **common), t)
+    t = tiles.scatter
+    yield (moe_mlp._moe_scatter_gemm_kernel, dict(a_ptr=dt, b_ptr=dt, scale_ptr="fp32", out_ptr=dt, **idx),
+           dict(HAS_SCALE=True, GROUP_M=t.group_m, **blk(t), **common), t)
+    t = tiles.down_bwd
+    yield (moe_mlp_backward._moe_down_bwd_kernel, dict(dout_ptr=dt, w_ptr=dt, gu_ptr=dt, scale_ptr="fp32",
+                                                       dgu_ptr=dt, dw_part_ptr="fp32", **idx),
+           dict(GROUP_M=t.group_m, **blk(t), **common), t)
+    t = tiles.dw
+    dw_ptrs = dict(a_ptr=dt, b_ptr=dt, scale_ptr="fp32", sorted_ptr="i32", offsets_ptr="i32", out_ptr=dt)
+    for flags in (dict(A_GATHER=False, A_SCALE=False, B_GATHER=True, B_SWIGLU=False),
+                  dict(A_GATHER=True, A_SCALE=True, B_GATHER=False, B_SWIGLU=True)):
+        yield moe_mlp_backward._moe_dw_kernel, dw_ptrs, dict(**flags, **blk(t), **common), t
+
+
+def main(argv: list[str]) -> int:
+    classes = GPU_TABLE if "--all-classes" in argv else GPU_TABLE[-1:]
+    for fn, ptrs, cx in elementwise_kernels():
+        print(json.dumps(compile_one(fn, ptrs, cx)), flush=True)
+    for bound, tiles in classes:
+        for fn, ptrs, cx, t in moe_kernels(tiles):
+            row = compile_one(fn, ptrs, cx, t.num_warps, t.num_stages)
+            print(json.dumps(dict(row, rows_per_expert_upto=bound)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
