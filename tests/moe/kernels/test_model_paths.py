@@ -1,0 +1,51 @@
+"""The debug model gives the same logits, losses and gradients with kernels="torch" and kernels="triton"."""
+
+import dataclasses
+
+import pytest
+import torch
+from kernel_cases import DEVICE
+
+from jpmoe import ModelConfig
+from jpmoe.kernels import dispatch
+from jpmoe.model import Transformer
+
+
+def _run(cfg: ModelConfig, state, ids, attention_mask):
+    model = Transformer(cfg).to(DEVICE)
+    model.load_state_dict(state)
+    out = model(ids, attention_mask=attention_mask)
+    loss = out.logits.float().square().mean() + out.aux_loss  # touches every logit and the router losses
+    loss.backward()
+    return out, {n: p.grad for n, p in model.named_parameters()}
+
+
+@pytest.mark.parametrize("preset, padded", [("debug", False), ("debug", True), ("debug-dense", False)])
+def test_debug_model_logits_and_grads_agree_between_torch_and_triton(preset, padded, gen):
+    base = ModelConfig.preset(preset, kernels="torch", init_std=0.2)  # large enough that routing is not uniform
+    torch.manual_seed(0)
+    state = Transformer(base).state_dict()
+    ids = torch.randint(0, base.vocab_size, (2, 7), generator=gen).to(DEVICE)
+    mask = None
+    if padded:  # left padding on the first row: the router statistics skip the padded tokens
+        mask = torch.ones(2, 7, dtype=torch.long, device=DEVICE)
+        mask[0, :2] = 0
+    ref, ref_grads = _run(base, state, ids, mask)
+    got, grads = _run(dataclasses.replace(base, kernels="triton"), state, ids, mask)
+    torch.testing.assert_close(got.logits, ref.logits, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(got.aux_loss, ref.aux_loss, atol=1e-6, rtol=1e-5)
+    if ref.expert_load is not None:
+        assert torch.equal(got.expert_load, ref.expert_load)  # same routing decisions in every layer
+    assert grads.keys() == ref_grads.keys()
+    for name, g in grads.items():
+        torch.testing.assert_close(g, ref_grads[name], atol=1e-5, rtol=1e-4, msg=lambda m, n=name: f"{n}: {m}")
+
+
+def test_check_backend_names_the_problem(monkeypatch):
+    with pytest.raises(ValueError, match="unknown kernels backend"):
+        dispatch.check_backend("cuda")
+    dispatch.check_backend("triton")  # CUDA here, or the interpreter set by tests/conftest.py
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="TRITON_INTERPRET=1"):
+        dispatch.rms_norm(torch.ones(2, 4), torch.ones(4), 1e-5, backend="triton")
