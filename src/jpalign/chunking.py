@@ -10,12 +10,12 @@ import torch
 
 IGNORE_INDEX = -100
 
-# Default chunk: about 2**26 float32 logits (256 MiB) per chunk, i.e. 1024 tokens at V = 65,536.
-_CHUNK_ELEMENTS = 1 << 26
+# Default chunk: about 2**25 float32 logits (128 MiB) per chunk, i.e. 512 tokens at V = 65,536.
+_CHUNK_ELEMENTS = 1 << 25
 
 
 def default_chunk_size(vocab_size: int) -> int:
-    """Tokens per chunk so that one chunk's float32 logits hold about 2**26 elements (at least 32 tokens)."""
+    """Tokens per chunk so that one chunk's float32 logits hold about 2**25 elements (at least 32 tokens)."""
     return max(32, min(8192, _CHUNK_ELEMENTS // max(vocab_size, 1)))
 
 
@@ -51,6 +51,12 @@ def chunk_logits(hidden: torch.Tensor, rows: torch.Tensor, w32: torch.Tensor) ->
     """Gather `rows` of hidden (N, H), upcast to fp32, and project: returns (h (C, H) fp32, logits (C, V) fp32)."""
     h = hidden.index_select(0, rows).float()  # (C, H)
     return h, h @ w32.t()  # (C, V)
+
+
+def logsumexp_(logits: torch.Tensor) -> torch.Tensor:
+    """Log-sum-exp over the last dim of logits (C, V) in fp32, using the buffer as scratch (it is overwritten)."""
+    m = logits.amax(dim=-1, keepdim=True)  # (C, 1)
+    return (m + logits.sub_(m).exp_().sum(dim=-1, keepdim=True).log()).squeeze(-1)
 
 
 def softmax_lse_(logits: torch.Tensor) -> torch.Tensor:

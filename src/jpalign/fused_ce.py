@@ -107,7 +107,7 @@ def fused_linear_cross_entropy(
     hidden (N, H) or (..., H) in fp32/bf16/fp16 (fp32 accumulation), weight (V, H) (the lm_head weight),
     labels (N,) or (...) aligned with hidden (labels[i] is the token predicted from hidden[i]: shift before
     calling). Tokens with label == ignore_index do not count and are never projected. chunk_size: tokens per
-    chunk (default about 2**26 fp32 logits per chunk, 1024 at V = 65,536). z_loss: coefficient of
+    chunk (default about 2**25 fp32 logits per chunk, 512 at V = 65,536). z_loss: coefficient of
     logsumexp^2 (PaLM). reduction: "mean" over labelled tokens (0.0 when there are none, where torch gives NaN),
     "sum", or "none" (per-token losses shaped like labels, 0 at ignored tokens). Gradients of hidden and weight
     come back in their own dtypes.

@@ -15,6 +15,7 @@ from jpalign.chunking import (
     chunk_logits,
     default_chunk_size,
     flatten_inputs,
+    logsumexp_,
     weight_fp32,
 )
 
@@ -47,7 +48,7 @@ class ChunkedTokenLogpsFunction(torch.autograd.Function):
             rows = rows_all[start : start + chunk_size]
             _, logits = chunk_logits(hidden, rows, w32)  # (C, V)
             tgt = logits.gather(1, labels.index_select(0, rows).unsqueeze(1)).squeeze(1)  # (C,)
-            chunk_lse = torch.logsumexp(logits, dim=-1)
+            chunk_lse = logsumexp_(logits)  # no second (C, V) buffer
             logp.index_copy_(0, rows, tgt - chunk_lse)
             lse.index_copy_(0, rows, chunk_lse)
         ctx.save_for_backward(hidden, weight, labels, rows_all, lse)
