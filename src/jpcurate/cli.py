@@ -17,6 +17,7 @@ COMMANDS = [
     "jpcurate.commands.run",
     "jpcurate.commands.report",
     "jpcurate.commands.train_lm",
+    "jpcurate.dedup.command",
 ]
 
 

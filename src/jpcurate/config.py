@@ -29,7 +29,7 @@ from jpcurate.pipeline import Pipeline
 
 _MODULES = ("jpcurate.normalize", "jpcurate.boilerplate", "jpcurate.langid", "jpcurate.rules.charstats",
             "jpcurate.rules.lines", "jpcurate.rules.repetition", "jpcurate.rules.words", "jpcurate.ngwords",
-            "jpcurate.urlrules", "jpcurate.pii", "jpcurate.lm.step")
+            "jpcurate.urlrules", "jpcurate.pii", "jpcurate.lm.step", "jpcurate.dedup.steps")
 
 
 def step_types() -> dict[str, type]:

@@ -163,3 +163,18 @@ def test_repeated_lines_removed_and_emptied_documents_rejected(tmp_path):
     # below the threshold nothing is removed
     stats = run_dedup([path], tmp_path / "out2", DedupConfig(line_min_docs=8), progress=False)
     assert stats["documents"]["kept"] == 7
+
+
+def test_cli_dedup_and_pipeline_toml_dedup_steps(data_dir, tmp_path):
+    from jpcurate.cli import main
+
+    src = str(data_dir / "near_duplicates" / "documents.jsonl")
+    assert main(["dedup", "--input", src, "--output", str(tmp_path / "cli"), "--threshold", "0.8", "--ngram", "5",
+                 "--num-perm", "128", "--quiet"]) == 0
+    stats = json.loads((tmp_path / "cli" / "stats.json").read_text())
+    assert stats["documents"]["identity_holds"] and stats["dedup"]["config"]["bands"] * 7 <= 128
+    toml = tmp_path / "p.toml"
+    toml.write_text('name = "t"\n[[steps]]\ntype = "RepeatedLines"\nmin_docs = 50\n'
+                    '[[steps]]\ntype = "NearDedup"\nthreshold = 0.8\n', encoding="utf-8")
+    assert main(["run", "--config", str(toml), "--input", src, "--output", str(tmp_path / "toml"), "--quiet"]) == 0
+    assert _records(tmp_path / "toml") == _records(tmp_path / "cli")

@@ -12,6 +12,7 @@ import json
 
 ENGINES: dict[str, str] = {
     "local": "jpcurate.runner:run_local",
+    "ray": "jpcurate.ray_engine:run_ray",
 }
 
 
@@ -35,6 +36,7 @@ def add_run_options(p: argparse.ArgumentParser, *, need_input: bool = True) -> N
     p.add_argument("--no-rejected", action="store_true", help="count rejected records but do not write them")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.add_argument("--engine", default="local", choices=sorted(ENGINES), help="execution engine (default local)")
+    p.add_argument("--address", default=None, help="Ray cluster address for --engine ray (auto, host:6379)")
 
 
 def expand_inputs(paths: list[str]) -> list[str]:
@@ -65,6 +67,14 @@ def options_from_args(args: argparse.Namespace):
 
 def execute(pipeline, args: argparse.Namespace) -> int:
     """Run `pipeline` with the chosen engine and print the summary line; exit code 0 when the identity holds."""
+    if any(getattr(s, "corpus_level", False) for s in pipeline):  # dedup steps: filter, then deduplicate
+        from jpcurate.dedup.steps import execute_with_dedup
+
+        return execute_with_dedup(pipeline, args)
+    if getattr(args, "address", None):
+        import os
+
+        os.environ["RAY_ADDRESS"] = args.address
     stats = get_engine(args.engine)(pipeline, expand_inputs(args.input), options_from_args(args))
     d = stats.to_dict()["documents"]
     print(json.dumps({"output": args.output, **d}, ensure_ascii=False))
