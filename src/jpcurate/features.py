@@ -17,6 +17,87 @@ SENTENCE_END = regex.compile(r"[。．！？!?]+")
 SENTENCE_OR_LINE_END = regex.compile(r"[。．！？!?]+|\n+")
 
 
+def prepare_counts(docs: list[Document]) -> None:
+    """Fill `cps`, `cls` and `counts` for every document of a batch in one vectorised pass (no per-document numpy
+    calls apart from slicing): the texts are concatenated, classified once, and counted with one bincount over
+    (document, class) pairs."""
+    todo = [d for d in docs if "counts" not in d.cache]
+    if len(todo) < 2:
+        for d in todo:
+            counts(d)
+        return
+    lens = np.fromiter((len(d.text) for d in todo), dtype=np.int64, count=len(todo))
+    cps = charclass.codepoints("".join(d.text for d in todo))
+    cls = charclass.classify(cps)
+    owner = np.repeat(np.arange(len(todo)), lens)
+    table = np.bincount(owner * charclass.N_CLASSES + cls, minlength=len(todo) * charclass.N_CLASSES)
+    table = table.reshape(len(todo), charclass.N_CLASSES)
+    ends = np.cumsum(lens).tolist()
+    start = 0
+    for d, end, row in zip(todo, ends, table):
+        d.cache["cps"], d.cache["cls"], d.cache["counts"] = cps[start:end], cls[start:end], row
+        start = end
+
+
+NGRAM_PRIME = np.uint64(0x9E3779B97F4A7C15)
+
+
+def prepare_ngrams(docs: list[Document], n: int) -> None:
+    """Cache `(total, distinct, repeated_distinct, top)` of the character n-grams of each document under
+    `ngram<n>`, for a whole batch at once: n-grams are hashed over the concatenated code points, those crossing a
+    document boundary dropped, keys = (document index << 48) | 48-bit hash, one sort, run lengths per document."""
+    key = f"ngram{n}"
+    todo = [d for d in docs if key not in d.cache]
+    if not todo:
+        return
+    if len(todo) >= 1 << 15:
+        for i in range(0, len(todo), 1 << 14):
+            prepare_ngrams(todo[i : i + (1 << 14)], n)
+        return
+    prepare_counts(todo)
+    lens = np.fromiter((len(d.text) for d in todo), dtype=np.int64, count=len(todo))
+    cps = np.concatenate([d.cache["cps"] for d in todo]).astype(np.uint64) if len(todo) > 1 else \
+        todo[0].cache["cps"].astype(np.uint64)
+    m = len(cps) - n + 1
+    result = np.zeros((len(todo), 4), dtype=np.int64)
+    if m > 0:
+        h = cps[:m] + np.uint64(1)
+        with np.errstate(over="ignore"):
+            for k in range(1, n):
+                h = h * NGRAM_PRIME + cps[k : k + m] + np.uint64(1)
+        owner = np.repeat(np.arange(len(todo), dtype=np.uint64), lens)
+        valid = owner[:m] == owner[n - 1 : n - 1 + m]  # the n-gram lies inside one document
+        keys = np.sort((owner[:m][valid] << np.uint64(48)) | (h[valid] >> np.uint64(16)))
+        if len(keys):
+            starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+            run_len = np.diff(np.append(starts, len(keys)))
+            run_doc = (keys[starts] >> np.uint64(48)).astype(np.int64)
+            nd = len(todo)
+            result[:, 0] = np.bincount(run_doc, weights=run_len, minlength=nd)
+            result[:, 1] = np.bincount(run_doc, minlength=nd)
+            result[:, 2] = np.bincount(run_doc, weights=run_len > 1, minlength=nd)
+            first = np.flatnonzero(np.concatenate(([True], run_doc[1:] != run_doc[:-1])))
+            result[run_doc[first], 3] = np.maximum.reduceat(run_len, first)
+    for d, row in zip(todo, result.tolist()):
+        d.cache[key] = tuple(row)
+
+
+def ngram_summary(doc: Document, n: int) -> tuple[int, int, int, int]:
+    """(n-grams, distinct n-grams, distinct n-grams seen more than once, count of the most frequent one)."""
+    key = f"ngram{n}"
+    if key not in doc.cache:
+        prepare_ngrams([doc], n)
+    return doc.cache[key]
+
+
+def count_list(doc: Document) -> list[int]:
+    """Class counts as a Python list (cheaper than numpy indexing for a handful of sums)."""
+    c = doc.cache.get("counts_l")
+    if c is None:
+        c = doc.cache["counts_l"] = counts(doc).tolist()
+    return c
+
+
 def codepoints(doc: Document) -> np.ndarray:
     c = doc.cache.get("cps")
     if c is None:
@@ -59,4 +140,4 @@ def sentences(doc: Document, *, by_line: bool = False) -> list[str]:
 
 
 def nonspace(doc: Document) -> int:
-    return int(len(doc.text) - counts(doc)[charclass.C["space"]])
+    return len(doc.text) - count_list(doc)[charclass.C["space"]]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from jpcurate import features
 from jpcurate.document import Document
 from jpcurate.pipeline import Step, Verdict
 
@@ -26,6 +29,14 @@ class Rule(Step):
 
     def measure(self, doc: Document) -> float:
         raise NotImplementedError
+
+    def prepare(self, docs: Sequence[Document]) -> None:
+        """Batch hook: compute shared features for all documents at once (vectorised) before `apply`."""
+        features.prepare_counts(list(docs))
+
+    def apply_batch(self, docs: Sequence[Document]) -> list[Verdict | None]:
+        self.prepare(docs)
+        return [self.apply(d) for d in docs]
 
     def apply(self, doc: Document) -> Verdict | None:
         v = self.measure(doc)

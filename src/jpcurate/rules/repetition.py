@@ -3,13 +3,14 @@
 n-grams are hashed to uint64 by a polynomial over the token ids (code points, or word ids), then counted with
 `np.unique`. Definitions, each a documented choice between the peers':
 
-- `TopNgram`, `weighting="count"` (Swallow): count of the most frequent n-gram / number of n-grams;
-  `weighting="chars"` (Gopher/datatrove): characters in all occurrences of the most frequent n-gram / all
-  characters.
+- `TopNgram` (Swallow, characters): count of the most frequent n-gram / number of n-grams; the word version
+  (`words.TopWordNgram`, Gopher/datatrove) weighs by characters: characters in all occurrences of the most
+  frequent n-gram / all word characters.
 - `DupNgram`, `mode="distinct"` (Swallow): distinct n-grams seen more than once / distinct n-grams;
+  `mode="repeat"` (ja-web): n-gram positions repeating an earlier n-gram / all positions;
   `mode="coverage"` (Gopher): share of characters covered by second-and-later occurrences of any n-gram.
 - `DupLines`: share of lines (or of line characters, `chars=True`) that repeat an earlier line; paragraphs with
-  `unit="paragraph"`.
+  `unit="paragraph"` (blank-line separated), sentences with `unit="sentence"`.
 - `CharRepetition` (HojiChar, BigScience): share of the top-sqrt(#distinct) char n-grams' occurrences.
 """
 
@@ -70,23 +71,41 @@ def dup_ngram_share(ids: np.ndarray, n: int, mode: str = "distinct", weights: np
 
 
 class TopNgram(Rule):
-    def __init__(self, n: int, hi: float | None = None, *, weighting: str = "count", name: str | None = None,
-                 **kw) -> None:
+    """Most frequent character n-gram: its count / all n-grams (Swallow). Batch-vectorised."""
+
+    def __init__(self, n: int, hi: float | None = None, *, name: str | None = None, **kw) -> None:
         super().__init__(None, hi, name=name or f"top_{n}gram", **kw)
-        self.n, self.weighting = n, weighting
+        self.n = n
+
+    def prepare(self, docs) -> None:
+        features.prepare_ngrams(list(docs), self.n)
 
     def measure(self, doc: Document) -> float:
-        return top_ngram_share(features.codepoints(doc), self.n)
+        total, _, _, top = features.ngram_summary(doc, self.n)
+        return ratio(top, total)
 
 
 class DupNgram(Rule):
+    """Repeated character n-grams. `mode`: "distinct" (Swallow: distinct n-grams seen more than once / distinct),
+    "repeat" (n-gram positions that repeat an earlier n-gram / all positions; ja-web), both batch-vectorised;
+    "coverage" (Gopher-style share of characters covered by repeats; per document)."""
+
     def __init__(self, n: int, hi: float | None = None, *, mode: str = "distinct", name: str | None = None,
                  **kw) -> None:
+        if mode not in ("distinct", "repeat", "coverage"):
+            raise ValueError(f"mode must be distinct, repeat or coverage, not {mode!r}")
         super().__init__(None, hi, name=name or f"dup_{n}gram", **kw)
         self.n, self.mode = n, mode
 
+    def prepare(self, docs) -> None:
+        if self.mode != "coverage":
+            features.prepare_ngrams(list(docs), self.n)
+
     def measure(self, doc: Document) -> float:
-        return dup_ngram_share(features.codepoints(doc), self.n, self.mode)
+        if self.mode == "coverage":
+            return dup_ngram_share(features.codepoints(doc), self.n, "coverage")
+        total, distinct, repeated, _ = features.ngram_summary(doc, self.n)
+        return ratio(repeated, distinct) if self.mode == "distinct" else ratio(total - distinct, total)
 
 
 class CharRepetition(Rule):
@@ -120,6 +139,8 @@ class DupLines(Rule):
     def measure(self, doc: Document) -> float:
         if self.unit == "line":
             units = features.lines(doc)
+        elif self.unit == "sentence":
+            units = features.sentences(doc)
         else:
             units = [p.strip() for p in doc.text.split("\n\n") if p.strip()]
         seen: set[str] = set()

@@ -1,0 +1,45 @@
+"""`NaturalnessFilter`: the character LM as a pipeline step (batch-vectorised perplexity)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from jpcurate.document import Document
+from jpcurate.pipeline import Step, Verdict
+
+
+class NaturalnessFilter(Step):
+    """Stores `ppl`, `ppl_pct` (percentile in the reference distribution) and `ppl_bucket` (head/middle/tail);
+    rejects (`perplexity`) when the perplexity is above the reference's `max_percentile` percentile times
+    `factor` (or above `max_ppl` when given). `max_chars` bounds the cost per document: longer documents are
+    scored on their first `max_chars` characters."""
+
+    def __init__(self, *, model_path: str | None = None, max_percentile: float = 99.0, factor: float = 1.0,
+                 max_ppl: float | None = None, max_chars: int = 20_000, name: str = "perplexity") -> None:
+        self.name, self.model_path, self.max_percentile, self.factor = name, model_path, max_percentile, factor
+        self.max_ppl, self.max_chars = max_ppl, max_chars
+
+    @property
+    def model(self):
+        from jpcurate.lm import load_model
+
+        return load_model(self.model_path)
+
+    def limit(self) -> float:
+        if self.max_ppl is not None:
+            return self.max_ppl
+        return self.model.percentiles[f"{self.max_percentile:g}"] * self.factor
+
+    def apply(self, doc: Document) -> Verdict | None:
+        return self.apply_batch([doc])[0]
+
+    def apply_batch(self, docs: Sequence[Document]) -> list[Verdict | None]:
+        model, limit = self.model, self.limit()
+        ppls = model.perplexities([d.text[: self.max_chars] for d in docs]).tolist()
+        out: list[Verdict | None] = []
+        for d, ppl in zip(docs, ppls):
+            d.values["ppl"] = round(ppl, 1)
+            d.values["ppl_pct"] = round(model.percentile_of(ppl), 1)
+            d.values["ppl_bucket"] = model.bucket(ppl)
+            out.append((self.name, f"perplexity {ppl:.0f} > {limit:.0f}") if ppl > limit else None)
+        return out

@@ -1,0 +1,142 @@
+"""Training the character Kneser-Ney model (`jpcurate train-lm`), vectorised with numpy.
+
+Counting: every n-gram of the BOS-separated corpus is hashed (uint64) and counted with `np.unique`; continuation
+counts N1+(. g) come from the distinct (n+1)-grams' suffixes. Then D_n, alpha and gamma (see `model.py`) are
+computed per distinct n-gram / history and written into hashed tables sized for a load of at most 1/2.
+`prune_from` drops n-grams seen once at orders >= that value (their mass goes to the back-off), which keeps the
+shipped model small. A held-out share of documents (never trained on) gives the reference perplexity
+percentiles used for buckets and thresholds.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from jpcurate.lm.model import BOS, UNK, CharLM, fingerprints, ngram_hash_table, slots
+from jpcurate.normalize import normalize_text
+
+PERCENTILES = (1, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 98, 99, 99.5, 99.9)
+
+
+def build_vocab(texts: list[str], *, min_count: int = 2, max_size: int = 8000) -> np.ndarray:
+    counts: Counter[str] = Counter()
+    for t in texts:
+        counts.update(t)
+    for d in "123456789":
+        counts["0"] += counts.pop(d, 0)
+    chars = [c for c, n in counts.most_common(max_size) if n >= min_count and c not in "123456789"]
+    return np.array([0, 0] + [ord(c) for c in chars], dtype=np.uint32)  # ids 0 = UNK, 1 = BOS
+
+
+def _counts(h: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct hashes among h[mask], one position of each, and their counts."""
+    pos = np.flatnonzero(mask)
+    uniq, first, cnt = np.unique(h[pos], return_index=True, return_counts=True)
+    return uniq, pos[first], cnt
+
+
+def _discount(cnt: np.ndarray) -> float:
+    n1, n2 = int((cnt == 1).sum()), int((cnt == 2).sum())
+    return n1 / (n1 + 2 * n2) if n1 + 2 * n2 else 0.5
+
+
+def _table(keys: np.ndarray, values: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    bits = max(10, int(np.ceil(np.log2(max(2 * len(keys), 2)))))
+    s = slots(keys, bits)
+    order = np.argsort(weights, kind="stable")  # write ascending: on a collision the most frequent entry stays
+    val = np.zeros(1 << bits, dtype=np.float16)
+    fp = np.zeros(1 << bits, dtype=np.uint8)
+    val[s[order]] = values[order].astype(np.float16)
+    fp[s[order]] = fingerprints(keys[order], bits)
+    return val, fp
+
+
+def train(texts: list[str], *, order: int = 5, prune_from: int = 0, min_count: int = 2, max_vocab: int = 8000,
+          meta: dict | None = None) -> CharLM:
+    vocab = build_vocab(texts, min_count=min_count, max_size=max_vocab)
+    empty = CharLM(order, vocab, np.zeros(len(vocab), np.float32), {}, {}, {}, {})
+    docs = [np.concatenate(([BOS], empty.encode(t))).astype(np.int64) for t in texts if t]
+    ids = np.concatenate(docs)
+    lens = np.array([len(d) for d in docs], dtype=np.int64)
+    hist = np.arange(len(ids)) - np.repeat(np.concatenate(([0], np.cumsum(lens)[:-1])), lens)
+    hs = ngram_hash_table(ids, order)
+    predicted = hist >= 1  # BOS is context only
+    alpha, alpha_fp, gamma, gamma_fp = {}, {}, {}, {}
+    # Highest order: raw counts. Lower orders: continuation counts from the distinct (n+1)-grams.
+    uniq, rep, cnt = _counts(hs[order], predicted & (hist >= order - 1))
+    unigram, rep_up = None, rep
+    for n in range(order, 0, -1):
+        if n < order:
+            # each distinct (n+1)-gram contributes 1 to its suffix n-gram
+            suffix = hs[n][rep_up]
+            uniq, inv, cnt = np.unique(suffix, return_inverse=True, return_counts=True)
+            first = np.zeros(len(uniq), dtype=np.int64)
+            first[inv] = rep_up
+            rep = first
+        d = _discount(cnt)
+        if n == 1:
+            words = ids[rep]
+            c1 = np.bincount(words, weights=cnt, minlength=len(vocab))
+            total = c1.sum()
+            g0 = d * int((c1 > 0).sum()) / total
+            unigram = (np.maximum(c1 - d, 0) / total + g0 / len(vocab)).astype(np.float32)
+            unigram[BOS] = 0.0
+            break
+        ctx = hs[n - 1][rep - 1]
+        cu, cinv = np.unique(ctx, return_inverse=True)
+        c_ctx = np.bincount(cinv, weights=cnt)
+        n1p = np.bincount(cinv)
+        a = np.maximum(cnt - d, 0) / c_ctx[cinv]
+        g = d * n1p / c_ctx
+        keep = cnt > 1 if (prune_from and n >= prune_from) else np.ones(len(cnt), dtype=bool)
+        alpha[n], alpha_fp[n] = _table(uniq[keep], a[keep], cnt[keep])
+        gamma[n], gamma_fp[n] = _table(cu, g, c_ctx)
+        rep_up = rep  # positions of the distinct n-grams, for the next lower order's continuation counts
+    info = {"train_docs": len(docs), "train_chars": int(predicted.sum()), "prune_from": prune_from,
+            **(meta or {})}
+    return CharLM(order, vocab, unigram, alpha, alpha_fp, gamma, gamma_fp, meta=info)
+
+
+def calibrate(model: CharLM, texts: list[str]) -> None:
+    ppl = model.perplexities([t for t in texts if t])
+    ppl = ppl[np.isfinite(ppl)]
+    model.percentiles = {f"{q:g}": float(np.percentile(ppl, q)) for q in PERCENTILES}
+    model.meta["heldout_docs"] = len(ppl)
+
+
+def read_texts(paths: list[str], *, text_field: str = "text") -> list[str]:
+    from jpcurate.document import Document
+    from jpcurate.readers import read_documents
+
+    out = []
+    for p in paths:
+        for item in read_documents(p, text_field=text_field):
+            if isinstance(item, Document):
+                t = normalize_text(item.text)
+                if t:
+                    out.append(t)
+    return out
+
+
+def train_from_files(paths: list[str | Path], *, text_field: str = "text", order: int = 5, heldout: float = 0.1,
+                     max_docs: int = 0, seed: int = 0, prune_from: int = 0) -> CharLM:
+    texts = read_texts([str(p) for p in paths], text_field=text_field)
+    if max_docs:
+        texts = texts[:max_docs]
+    if len(texts) < 2:
+        raise SystemExit(f"train-lm: need at least 2 documents, found {len(texts)} in {paths}")
+    idx = list(range(len(texts)))
+    random.Random(seed).shuffle(idx)
+    n_held = max(1, int(len(texts) * heldout))
+    held, train_idx = sorted(idx[:n_held]), sorted(idx[n_held:])
+    model = train([texts[i] for i in train_idx], order=order, prune_from=prune_from,
+                  meta={"sources": [Path(p).name for p in paths]})
+    calibrate(model, [texts[i] for i in held])
+    return model
+
+
+__all__ = ["BOS", "UNK", "calibrate", "train", "train_from_files"]
