@@ -32,6 +32,7 @@ isolation:
 test: lint pytest isolation
 
 bench: $(STAMP)
+	$(PY) -m pip install -q trl==1.16.0  # TRL's chunked log-prob function, the peer in bench_align.py
 	$(PY) benchmarks/run_all.py
 
 clean:
