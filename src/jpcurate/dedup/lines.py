@@ -12,21 +12,30 @@ import hashlib
 
 import numpy as np
 
-from jpcurate.dedup.normalize import normalize_for_dedup
+from jpcurate.dedup.normalize import normalize_batch, normalize_for_dedup
 
 EMPTY_REASON = "repeated_lines.empty"
 
 
-def line_key(line: str) -> int | None:
-    norm = normalize_for_dedup(line)
+def _key(norm: str) -> int | None:
     if not norm:
         return None
     return int.from_bytes(hashlib.blake2b(norm.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
 
 
+def line_key(line: str) -> int | None:
+    """64-bit key of a normalised line; None for a blank line."""
+    return _key(normalize_for_dedup(line))
+
+
+def line_keys(text: str) -> list[int | None]:
+    """`line_key` of every line of `text` (normalised together: one numpy pass)."""
+    return [_key(n) for n in normalize_batch(text.split("\n"))]
+
+
 def doc_line_keys(text: str) -> set[int]:
     """The distinct line keys of one document."""
-    return {k for k in map(line_key, text.split("\n")) if k is not None}
+    return {k for k in line_keys(text) if k is not None}
 
 
 def batch_line_keys(texts: list[str]) -> np.ndarray:
@@ -46,8 +55,8 @@ def remove_lines(text: str, frequent: frozenset[int]) -> tuple[str, int]:
     if not frequent:
         return text, 0
     kept, removed = [], 0
-    for line in text.split("\n"):
-        if line_key(line) in frequent:
+    for line, key in zip(text.split("\n"), line_keys(text)):
+        if key in frequent:
             removed += 1
         else:
             kept.append(line)

@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 from jpcurate.dedup.components import choose_kept, connected_components, exact_edges, priority_rank
 from jpcurate.dedup.lines import batch_line_keys, frequent_keys
 from jpcurate.dedup.lsh import bucket_pairs, unique_pairs
+from jpcurate.dedup.normalize import normalize_batch
 from jpcurate.dedup.stages import META_SCHEMA, DedupConfig, bucket_rows, clean_docs, make_key, partition_of, scan_batch
 from jpcurate.dedup.tasks import InputTask, read_task
 from jpcurate.dedup.verify import shingle_sets, verify_pairs
@@ -207,9 +208,7 @@ def sets_task(ctx: Context, wanted: np.ndarray, task: InputTask) -> dict[int, np
     for _, docs, alive in batches(ctx, task, frequent):
         sel = [(k, d) for k, d in docs if id(d) in alive and k in wanted]
         if sel:
-            from jpcurate.dedup.normalize import normalize_for_dedup
-
-            texts = [normalize_for_dedup(d.text) for _, d in sel]
+            texts = normalize_batch([d.text for _, d in sel])
             for (k, _), s in zip(sel, shingle_sets(texts, ctx.config.ngram, ctx.config.unit)):
                 found[k] = s
     return found

@@ -21,7 +21,7 @@ import pyarrow as pa
 from jpcurate.dedup.lines import EMPTY_REASON, remove_lines
 from jpcurate.dedup.lsh import band_hashes, optimal_params
 from jpcurate.dedup.minhash import MinHasher
-from jpcurate.dedup.normalize import normalize_for_dedup, text_hash128
+from jpcurate.dedup.normalize import normalize_batch, text_hash128
 from jpcurate.document import Document
 
 META_SCHEMA = pa.schema([("key", pa.int64()), ("id", pa.string()), ("norm_len", pa.int64()),
@@ -95,7 +95,7 @@ def clean_docs(docs: list[Document], frequent: frozenset[int]) -> list[Document]
 
 def scan_batch(docs: list[Document], keys: list[int], config: DedupConfig) -> tuple[pa.Table, np.ndarray]:
     """Metadata table (META_SCHEMA) and (N, num_perm) uint32 signatures of already cleaned documents."""
-    norm = [normalize_for_dedup(d.text) for d in docs]
+    norm = normalize_batch([d.text for d in docs])
     hashes = np.array([text_hash128(t) for t in norm], dtype=np.uint64).reshape(-1, 2)
     raw = np.array([text_hash128(d.text)[0] for d in docs], dtype=np.uint64)
     if config.near:
