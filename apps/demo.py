@@ -13,7 +13,9 @@ runs/demo/ (git-ignored). Training data: the Aozora Bunko works and the JSQuAD W
 from __future__ import annotations
 
 import json
+import os
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -25,6 +27,7 @@ from jpmoe.train import parse_args
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = {"aozora": ROOT / "data/aozora/works.jsonl", "wiki": ROOT / "data/jglue/jsquad_paragraphs.jsonl"}
 PROMPT = "メロスは激怒した。"
+MARKER = ".jpllm-demo"
 
 
 @dataclass
@@ -41,8 +44,21 @@ def run(title: str, cmd: list[str]) -> None:
     """Run one pipeline stage as its own process, echoing the command line first."""
     print(f"\n== {title}\n$ {shlex.join(str(c) for c in cmd)}", flush=True)
     t0 = time.perf_counter()
-    subprocess.run([str(c) for c in cmd], cwd=ROOT, check=True)
+    # Passive OpenMP waiting: on a busy 2-core machine spinning threads slow torch down tenfold.
+    env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
+    subprocess.run([str(c) for c in cmd], cwd=ROOT, check=True, env=env)
     print(f"   ({time.perf_counter() - t0:.1f}s)", flush=True)
+
+
+def fresh_dir(out: Path) -> Path:
+    """Every demo starts from scratch; only a directory an earlier demo made (it has MARKER) is removed."""
+    if out.exists():
+        if not (out / MARKER).is_file():
+            raise SystemExit(f"{out} exists and was not made by apps/demo.py; choose another --out_dir")
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    (out / MARKER).write_text("made by apps/demo.py; removed by its next run\n")
+    return out
 
 
 def curate(out: Path) -> dict[str, Path]:
@@ -104,7 +120,7 @@ def generate_hf(hf_dir: Path) -> str:
 
 def main(args: Args) -> None:
     t0 = time.perf_counter()
-    out = ROOT / args.out_dir
+    out = fresh_dir(ROOT / args.out_dir)
     py = sys.executable
     kept = curate(out)
     tok_dir = out / "tokenizer"

@@ -4,6 +4,7 @@
     python apps/train_tokenizer.py --config apps/configs/tokenizer_32k.toml
 
 Writes <out_dir>/ (tokenizer.json, tokenizer_config.json with the chat template, spm.model) and
+the chat template (jpalign's, so SFT, DPO and evaluation render prompts the same way), and
 <out_dir>/report.json with characters per token on held-out Japanese (the last `held_out_docs` documents,
 never trained on) and English text.
 """
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from transformers import AutoTokenizer
 
+from jpalign import CHAT_TEMPLATES
 from jpmoe.data.documents import iter_texts
 from jpmoe.tokenizer import (
     DEFAULT_CHAT_TEMPLATE,
@@ -39,6 +41,7 @@ class Args:
     held_out_docs: int = 20  # the last N documents are kept out of training, for the report
     held_out_en: list[str] = field(default_factory=list)  # English JSONL for the report (evaluation only)
     text_key: str = "text"
+    chat_template: str = "instruction-ja"  # a jpalign template (the one SFT/DPO train with), or "roles"
 
 
 def main(args: Args) -> Path:
@@ -48,10 +51,13 @@ def main(args: Args) -> Path:
     if len(docs) <= args.held_out_docs:
         raise ValueError(f"{len(docs)} documents: need more than held_out_docs={args.held_out_docs}")
     train, held_ja = docs[: len(docs) - args.held_out_docs], docs[len(docs) - args.held_out_docs:]
+    if args.chat_template != "roles" and args.chat_template not in CHAT_TEMPLATES:
+        raise ValueError(f"--chat_template {args.chat_template!r}: choose 'roles' or one of {sorted(CHAT_TEMPLATES)}")
+    template = DEFAULT_CHAT_TEMPLATE if args.chat_template == "roles" else CHAT_TEMPLATES[args.chat_template].jinja
     out = Path(args.out_dir)
     spm_path = train_sentencepiece(train, out / "spm", vocab_size=args.vocab_size, model_type=args.model_type,
                                    character_coverage=args.character_coverage)
-    export_hf_tokenizer(spm_path, out, chat_template=DEFAULT_CHAT_TEMPLATE)
+    export_hf_tokenizer(spm_path, out, chat_template=template)
     tok = AutoTokenizer.from_pretrained(str(out))
     report = {"vocab_size": len(tok), "train_docs": len(train), "train_chars": sum(map(len, train)),
               "chars_per_token": {"ja_held_out": round(chars_per_token(tok, held_ja), 4)}}

@@ -67,7 +67,7 @@ class Monitor:
     def log(self, step: int, metrics: dict) -> None:
         if not self.enabled:
             return
-        rec = {"step": step, **{k: (round(v, 6) if isinstance(v, float) else v) for k, v in metrics.items()}}
+        rec = {"step": step, **metrics}  # full float precision: resumed runs are compared exactly
         with self.metrics_path.open("a") as f:
             f.write(json.dumps(rec, ensure_ascii=False) + "\n")
         for k, v in metrics.items():

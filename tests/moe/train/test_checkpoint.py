@@ -1,0 +1,124 @@
+"""CheckpointManager: exact round trip, disk-full stops keep the previous checkpoint, damaged ones are skipped,
+the last K are kept, and another run's directory is refused."""
+
+from __future__ import annotations
+
+import errno
+import random
+import shutil
+from collections import namedtuple
+
+import pytest
+import torch
+
+import jpmoe.train.checkpoint as ckpt_mod
+from jpmoe.train import CheckpointManager, ConfigMismatchError, DiskFullError, TrainState, build_scheduler
+
+FP = {"model": {"hidden": 8}, "seq_len": 16}
+
+
+def setup(seed=0):
+    torch.manual_seed(seed)
+    model = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.Linear(8, 2))
+    opt = torch.optim.AdamW(model.parameters(), lr=0.01)
+    return model, opt, build_scheduler(opt, kind="cosine", warmup=2, total=20)
+
+
+def train(model, opt, sched, steps):
+    for _ in range(steps):
+        model(torch.randn(4, 8)).square().mean().backward()
+        opt.step()
+        sched.step()
+        opt.zero_grad()
+
+
+def test_round_trip_is_exact(tmp_path):
+    """Save after 3 steps, train 2 more; a fresh model loaded from the save trains the same 2 steps bit-exactly
+    (weights, Adam moments, the schedule and the RNG that draws the inputs all come back)."""
+    model, opt, sched = setup()
+    train(model, opt, sched, 3)
+    mgr = CheckpointManager(tmp_path, fingerprint=FP)
+    mgr.save(TrainState(step=3, samples=24, stage=1, extra={"k": [1.0]}), model, opt, sched)
+    py_next = random.random()
+    train(model, opt, sched, 2)
+
+    model2, opt2, sched2 = setup(seed=1)
+    state = mgr.load(mgr.latest(), model2, opt2, sched2)
+    assert (state.step, state.samples, state.stage, state.extra) == (3, 24, 1, {"k": [1.0]})
+    assert random.random() == py_next
+    train(model2, opt2, sched2, 2)
+    for a, b in zip(model.parameters(), model2.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert sched.get_last_lr() == sched2.get_last_lr()
+
+
+def test_disk_full_stops_before_writing_and_keeps_the_previous(tmp_path, monkeypatch):
+    model, opt, sched = setup()
+    mgr = CheckpointManager(tmp_path, fingerprint=FP)
+    first = mgr.save(TrainState(step=1), model, opt, sched)
+    size = sum(f.stat().st_size for f in first.rglob("*") if f.is_file())
+    Usage = namedtuple("Usage", "total used free")
+    monkeypatch.setattr(ckpt_mod.shutil, "disk_usage", lambda _: Usage(10**9, 10**9, size // 2))
+    with pytest.raises(DiskFullError, match="not enough free disk to save checkpoint step-00000002.*intact"):
+        mgr.save(TrainState(step=2), model, opt, sched)
+    assert [p.name for p in tmp_path.iterdir()] == ["step-00000001"]
+    assert mgr.latest() == first
+
+
+def test_disk_full_during_the_write_removes_the_partial(tmp_path, monkeypatch):
+    model, opt, sched = setup()
+    mgr = CheckpointManager(tmp_path, fingerprint=FP)
+    first = mgr.save(TrainState(step=1), model, opt, sched)
+
+    def full(state_dict, checkpoint_id):
+        (tmp_path / "step-00000002.tmp" / "__0_0.distcp").write_bytes(b"partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(ckpt_mod.dcp, "save", full)
+    with pytest.raises(DiskFullError, match="disk full while writing"):
+        mgr.save(TrainState(step=2), model, opt, sched)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["step-00000001"]
+    model2, opt2, sched2 = setup(seed=3)
+    assert mgr.load(mgr.latest(), model2, opt2, sched2).step == 1
+    for a, b in zip(model.parameters(), model2.parameters()):
+        torch.testing.assert_close(a, b)
+    assert first.exists()
+
+
+@pytest.mark.parametrize("damage", ["state.json", ".metadata", "rng-rank0.pt", "garble"])
+def test_half_written_checkpoint_is_skipped_with_a_warning(tmp_path, damage):
+    model, opt, sched = setup()
+    mgr = CheckpointManager(tmp_path, fingerprint=FP)
+    good = mgr.save(TrainState(step=1), model, opt, sched)
+    bad = mgr.save(TrainState(step=2), model, opt, sched)
+    if damage == "garble":
+        (bad / "state.json").write_text('{"step": 2, "sampl')
+    else:
+        (bad / damage).unlink()
+    with pytest.warns(UserWarning, match="skipping damaged checkpoint .*step-00000002"):
+        assert mgr.latest() == good
+
+
+def test_interrupted_save_directory_is_removed(tmp_path):
+    model, opt, sched = setup()
+    CheckpointManager(tmp_path, fingerprint=FP).save(TrainState(step=1), model, opt, sched)
+    shutil.copytree(tmp_path / "step-00000001", tmp_path / "step-00000002.tmp")
+    with pytest.warns(UserWarning, match="removing half-written checkpoint"):
+        mgr = CheckpointManager(tmp_path, fingerprint=FP)
+    assert [p.name for p in tmp_path.iterdir()] == ["step-00000001"] and mgr.latest().name == "step-00000001"
+
+
+def test_keeps_the_last_k(tmp_path):
+    model, opt, sched = setup()
+    mgr = CheckpointManager(tmp_path, fingerprint=FP, keep=2)
+    for step in (1, 2, 3, 4):
+        mgr.save(TrainState(step=step), model, opt, sched)
+    assert [p.name for p in mgr.checkpoints()] == ["step-00000003", "step-00000004"]
+
+
+def test_checkpoint_from_another_config_is_refused(tmp_path):
+    model, opt, sched = setup()
+    CheckpointManager(tmp_path, fingerprint=FP).save(TrainState(step=1), model, opt, sched)
+    other = CheckpointManager(tmp_path, fingerprint={**FP, "seq_len": 32})
+    with pytest.raises(ConfigMismatchError, match="seq_len: checkpoint 16 vs run 32"):
+        other.load(other.latest(), model, opt, sched)
