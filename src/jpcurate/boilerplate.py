@@ -65,6 +65,9 @@ class StripBoilerplate(Step):
         removed = sum(1 for ln in lines[:start] + lines[end:] if ln.strip())
         return "\n".join(lines[start:end]).strip(), removed
 
+    def reasons(self) -> tuple[str, ...]:
+        return ("empty",)
+
     def apply(self, doc) -> Verdict | None:
         text, removed = self.strip(doc.text)
         if removed:

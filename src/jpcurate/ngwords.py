@@ -90,6 +90,9 @@ class NGWords(Step):
         vars(self).update(state)
         self._build()
 
+    def reasons(self) -> tuple[str, ...]:
+        return tuple(f"{self.name}.{c}" for c in self.categories)
+
     def hits(self, text: str) -> list[tuple[int, int]]:
         spans = self._matcher.find(text)
         if self.boundary == "none" or not spans:

@@ -3,7 +3,8 @@
 `normalize_text(text, ...)` is a pure function and idempotent (`f(f(x)) == f(x)`, a hypothesis test checks it):
 the passes are repeated until the text stops changing (at most a few times; each pass is linear, every pattern is
 bounded so nothing backtracks). Order inside a pass: Aozora markup (before NFKC, which would turn ｜ into |),
-HTML entities and tags, NFKC, controls and invisible characters, `，．` -> `、。` (optional), whitespace.
+`，．` -> `、。` after Japanese characters (optional, also before NFKC), HTML entities and tags, NFKC, controls and
+invisible characters, whitespace.
 
 Aozora markup: ruby `《…》` and its start mark `｜`, editor notes `［＃…］`, the gaiji mark `※` in front of a
 note, the "【テキスト中に現れる記号について】" block and the `底本：` colophon. `aozora="auto"` applies the
@@ -66,6 +67,8 @@ def clean_html(text: str) -> str:
 
 def _one_pass(text: str, *, nfkc: bool, aozora: str | bool, html_: bool, ja_punct: bool) -> str:
     text = clean_aozora(text, aozora)
+    if ja_punct:  # before NFKC, which turns ，． into ASCII
+        text = JA_PERIOD.sub("。", JA_COMMA.sub("、", text))
     if html_:
         text = clean_html(text)
     if nfkc and not text.isascii():
@@ -74,8 +77,6 @@ def _one_pass(text: str, *, nfkc: bool, aozora: str | bool, html_: bool, ja_punc
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = INVISIBLE.sub("", text)
     text = LONE_SURROGATE.sub("\ufffd", text)
-    if ja_punct:
-        text = JA_PERIOD.sub("。", JA_COMMA.sub("、", text))
     text = SPACES.sub(" ", text)
     text = SPACE_AROUND_NEWLINE.sub("\n", text)
     text = MANY_NEWLINES.sub("\n\n", text)
@@ -102,6 +103,9 @@ class Normalize(Step):
     def __init__(self, *, nfkc: bool = True, aozora: str | bool = "auto", html: bool = True, ja_punct: bool = False,
                  name: str = "normalize") -> None:
         self.name, self.nfkc, self.aozora, self.html, self.ja_punct = name, nfkc, aozora, html, ja_punct
+
+    def reasons(self) -> tuple[str, ...]:
+        return ("empty",)
 
     def apply(self, doc) -> Verdict | None:
         doc.set_text(normalize_text(doc.text, nfkc=self.nfkc, aozora=self.aozora, html=self.html,

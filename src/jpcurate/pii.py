@@ -76,6 +76,9 @@ class MaskPII(Step):
     def __init__(self, *, name: str = "pii") -> None:
         self.name = name
 
+    def reasons(self) -> tuple[str, ...]:
+        return ()
+
     def apply(self, doc) -> Verdict | None:
         text, counts = mask_pii(doc.text)
         if text != doc.text:

@@ -7,6 +7,7 @@ A step is a small picklable object:
         modifies_text: bool              # True for cleaners (byte counts are re-measured after them)
         def apply(self, doc) -> Verdict | None          # one document
         def apply_batch(self, docs) -> list[Verdict | None]   # a batch (default: apply() per document)
+        def reasons(self) -> tuple[str, ...]             # the rejection codes it can emit
 
 `Verdict = (reason_code, detail)`: `None` keeps the document; a verdict rejects it with `reason_code`
 (e.g. `"hiragana_frac"`, `"ngwords.adult"`) and a readable `detail`. Steps write what they measure into
@@ -50,6 +51,10 @@ class Step:
 
     def apply_batch(self, docs: Sequence[Document]) -> list[Verdict | None]:
         return [self.apply(d) for d in docs]
+
+    def reasons(self) -> tuple[str, ...]:
+        """Every rejection code this step can emit (besides `<name>.error`); tests trigger each one."""
+        return (self.name,)
 
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))

@@ -7,8 +7,9 @@ Work is cut into the same tasks as the local engine (`jpcurate.dedup.tasks`: who
 JSONL files cut at line boundaries, with their first line numbers counted by Ray tasks), so both engines name every
 record and every output part identically and Ray's output equals the local output.
 
-- filtering: records of a task are read into Arrow batches and the steps run as ``map_batches`` over them; each task's
-  kept/rejected/quarantine parts and statistics are written by the task that owns them;
+- filtering: JSONL lines are read by (byte-range) tasks into a dataset, the steps run as ``map_batches`` over Arrow
+  batches of lines, and a ``groupby`` on the input file writes each file's kept/rejected/quarantine parts in line
+  order with its statistics (Parquet and compressed files: one task per file);
 - dedup: signatures as a ``map_batches`` over tasks; band buckets through a shuffle (``groupby`` on the bucket
   partition, then ``map_groups`` forms candidate pairs per partition); verification reads the candidate documents
   in ``map_batches``; connected components on the driver over the edge list (8 bytes per document); the final
@@ -72,27 +73,145 @@ def _map_tasks(tasks: list[InputTask], fn) -> list:
 
 # ---- filtering pipeline ----------------------------------------------------------------------------------------
 
+def _line_rows(tasks: list[InputTask]):
+    """Ray dataset of raw JSONL lines: (shard, line number, bytes); byte-range tasks read in parallel."""
+    def read(batch: dict) -> dict:
+        shard, pos, raw = [], [], []
+        for i in batch["i"]:
+            t = by_index[int(i)]
+            with open(t.path, "rb") as f:
+                f.seek(t.start)
+                at, line_no = t.start, t.first_line
+                end = t.end if t.end >= 0 else float("inf")
+                while at < end:
+                    line = f.readline()
+                    if not line:
+                        break
+                    at += len(line)
+                    shard.append(shard_of[t.path])
+                    pos.append(line_no)
+                    raw.append(line)
+                    line_no += 1
+        return {"shard": np.array(shard, dtype=np.int64), "pos": np.array(pos, dtype=np.int64),
+                "raw": np.array(raw, dtype=object)}
+
+    by_index = {t.index: t for t in tasks}
+    shard_of: dict[str, int] = {}
+    for t in tasks:
+        shard_of.setdefault(t.path, len(shard_of))
+    return _task_rows(tasks).map_batches(read, batch_size=1, batch_format="numpy")
+
+
+def _filter_batch(pipeline, opts, names: dict[int, str]):
+    """map_batches over Arrow batches of raw lines: parse, run the steps, emit (shard, pos, dest, json) rows and the
+    batch's statistics (as JSON on its first row)."""
+    from jpcurate.pipeline import run_pipeline
+    from jpcurate.readers import parse_line
+    from jpcurate.writers import dumps
+
+    def fn(batch: pa.Table) -> pa.Table:
+        shard, pos, raw = (batch.column(c).to_pylist() for c in ("shard", "pos", "raw"))
+        keep = [i for i, r in enumerate(raw) if r.strip()]
+        items = [parse_line(raw[i], source=names[shard[i]], position=pos[i], text_field=opts.text_field,
+                            id_field=opts.id_field) for i in keep]
+        kept, rejected, delta = run_pipeline(pipeline, items)
+        delta.blank_lines += len(raw) - len(keep)
+        dest = {}
+        for d in kept:
+            dest[id(d)] = "kept"
+        for d in rejected:
+            dest[id(d)] = "rejected"
+        rows = {"shard": [], "pos": [], "dest": [], "json": [], "stats": []}
+        for i, item in zip(keep, items):
+            kind = dest.get(id(item), "quarantine")
+            if kind == "rejected" and not opts.write_rejected:
+                continue
+            rows["shard"].append(shard[i]), rows["pos"].append(pos[i]), rows["dest"].append(kind)
+            rows["json"].append(dumps(item.to_record()))
+            rows["stats"].append("")
+        import json
+
+        rows["shard"].append(shard[0] if shard else -1), rows["pos"].append(-1), rows["dest"].append("stats")
+        rows["json"].append(""), rows["stats"].append(json.dumps(delta.to_dict()))
+        return pa.table(rows)
+
+    return fn
+
+
+def _write_shard(opts, prefixes: dict[int, str]):
+    """map_groups per input file: write its parts in line order (as the local runner does) and its done marker."""
+    import json
+
+    from jpcurate import runner
+    from jpcurate.stats import Stats
+    from jpcurate.writers import ShardWriter, remove_parts
+
+    def fn(group: pa.Table) -> pa.Table:
+        shard = group.column("shard")[0].as_py()
+        out = Path(opts.output)
+        for sub in runner.OUTPUTS:
+            remove_parts(out / sub, prefixes[shard])
+        total = Stats()
+        rows = group.sort_by("pos").to_pylist()
+        writers = {s: ShardWriter(out / s, prefix=prefixes[shard], fmt=opts.out_format if s != "quarantine"
+                                  else "jsonl", max_bytes=opts.max_shard_bytes) for s in runner.OUTPUTS}
+        for r in rows:
+            if r["dest"] == "stats":
+                total.merge(Stats.from_dict(json.loads(r["stats"])))
+            else:
+                writers[r["dest"]].write(json.loads(r["json"]))
+        for w in writers.values():
+            w.close()
+        marker = out / "shards" / f"{prefixes[shard]}.json"
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        tmp = marker.with_name(f".{marker.name}.tmp")
+        tmp.write_text(json.dumps(total.to_dict(), ensure_ascii=False), encoding="utf-8")
+        os.replace(tmp, marker)
+        return pa.table({"shard": [shard]})
+
+    return fn
+
+
 def run_ray(pipeline, inputs: list[str | Path], opts):
-    """Engine entry for `jpcurate run/filter --engine ray`: same signature and outputs as `runner.run_local`."""
+    """Engine entry for `jpcurate run/filter --engine ray`: same signature and outputs as `runner.run_local`.
+
+    JSONL inputs: lines are read by (byte-range) tasks, the steps run as ``map_batches`` over Arrow batches of them,
+    and a ``groupby`` on the input file writes each file's parts in line order. Parquet and compressed inputs are
+    processed whole by one task each (`runner.process_shard`)."""
     from jpcurate import runner
 
     init_ray()
-    tasks = runner.shard_tasks(inputs)
-    runner.check_or_write_run_config(pipeline, tasks, opts)
-    todo = [t for t in tasks if not runner.shard_done_path(opts, t).exists()]
-    if todo:
-        import ray.data
-
-        by_index = {t.index: t for t in todo}
+    shards = runner.shard_tasks(inputs)
+    runner.check_or_write_run_config(pipeline, shards, opts)
+    todo = [t for t in shards if not runner.shard_done_path(opts, t).exists()]
+    lines = [t for t in todo if _is_plain_jsonl(t.path)]
+    whole = [t for t in todo if not _is_plain_jsonl(t.path)]
+    if lines:
+        tasks = plan_tasks([t.path for t in lines], DedupConfig().split_bytes, line_counter=_ray_line_counter)
+        names = {i: Path(t.path).name for i, t in enumerate(lines)}
+        prefixes = {i: t.prefix for i, t in enumerate(lines)}
+        ds = _line_rows(tasks).map_batches(_filter_batch(pipeline, opts, names), batch_size=opts.batch_size,
+                                           batch_format="pyarrow")
+        ds.groupby("shard").map_groups(_write_shard(opts, prefixes), batch_format="pyarrow").materialize()
+    if whole:
+        by_index = {t.index: t for t in whole}
 
         def shard(batch: pa.Table) -> pa.Table:
             for i in batch.column("i").to_pylist():
                 runner.process_shard(pipeline, by_index[i], opts)
             return batch
 
-        ray.data.from_items([{"i": t.index} for t in todo], override_num_blocks=len(todo)).map_batches(
+        import ray.data
+
+        ray.data.from_items([{"i": t.index} for t in whole], override_num_blocks=len(whole)).map_batches(
             shard, batch_size=1, batch_format="pyarrow").materialize()
-    return runner.finish_run(opts, tasks)
+    return runner.finish_run(opts, shards)
+
+
+def _is_plain_jsonl(path: str) -> bool:
+    from jpcurate.readers import input_format
+
+    return input_format(path) == "jsonl" and not path.lower().endswith((".gz", ".zst", ".zstd"))
 
 
 # ---- dedup ------------------------------------------------------------------------------------------------------

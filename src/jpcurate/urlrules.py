@@ -55,6 +55,11 @@ class UrlFilter(Step):
         vars(self).update(state)
         self._build()
 
+    def reasons(self) -> tuple[str, ...]:
+        codes = ["invalid"] + (["blocked_domain", "pattern"] if self.use_blocklist else [])
+        codes += ["tld"] if self.tld_allow else []
+        return tuple(f"{self.name}.{c}" for c in codes)
+
     def check(self, url: str) -> Verdict | None:
         try:
             host = (urlsplit(url).hostname or "").lower().rstrip(".")
