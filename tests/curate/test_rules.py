@@ -15,7 +15,8 @@ ADULT = "エロ動画と無修正のアダルトビデオ、人妻と熟女の�
 SAME_LINE = "同じ行が何度も繰り返されます。"
 KEYWORDS = "東京 大阪 名古屋 福岡 札幌 ホテル 格安 予約 最安値 比較 ランキング 口コミ 評判 おすすめ 人気 "
 NO_PUNCT_LINES = "\n".join(f"格安航空券の比較と予約ならこちらのサイトで最安値をチェック{i}番" for i in range(8))
-NUMBERED_EN = " ".join(f"w{i}" for i in range(30))
+ADS = "送料無料！最安値！激安！特価セール！期間限定！数量限定！クーポン！お買い得！税込！在庫あり！今すぐ購入！"
+BBS = "名無しさん 返信 レス スレ主 スレッド ワロタ 禿同 kwsk 通報しました コメント欄 "
 ELEVEN = "one two three four five six seven eight nine ten eleven "
 
 # code -> text (or (text, meta)); preset-specific overrides in OVERRIDES[(preset, code)].
@@ -38,14 +39,11 @@ TRIGGERS: dict[str, object] = {
     "ngwords.adult": PROSE + ADULT * 2,
     "ngwords.discrimination": PROSE + "キチガイ、池沼、土人、キチガイ、池沼。",
     "ngwords.violence": PROSE + "覚醒剤と大麻とコカインの密売。覚醒剤。",
-    "ngwords.ads": "送料無料！最安値！激安！特価セール！期間限定！数量限定！クーポン配布！ポイント倍！お買い得！税込！在庫あり！今すぐ購入！"
-    + PROSE,
-    "ngwords.bbs": "名無しさん 返信 レス スレ主 スレッド ワロタ 禿同 kwsk 通報しました コメント欄 名無しさん 返信 レス 投稿者 "
-    + PROSE,
+    "ngwords.ads": ADS + PROSE,
+    "ngwords.bbs": BBS + "名無しさん 返信 レス 投稿者 " + PROSE,
     "ngwords.ng": PROSE + ADULT * 3,
-    "ads.ads": "送料無料 最安値 激安 特価 セール 期間限定 数量限定 クーポン お買い得 税込 在庫あり 今すぐ購入 割引 税抜 返品 "
-    + PROSE,
-    "bbs.bbs": "名無しさん 返信 レス スレ主 スレッド ワロタ 禿同 kwsk 通報しました コメント欄 " * 2 + PROSE,
+    "ads.ads": ADS + "割引 税抜 返品 " + PROSE,
+    "bbs.bbs": BBS * 2 + PROSE,
     "url.blocked_domain": (PROSE, {"url": "https://hayabusa.5ch.net/test/read.cgi/news/1"}),
     "url.pattern": (PROSE, {"url": "https://shop.example.com/cart/add?id=3"}),
     "url.invalid": (PROSE, {"url": "not a url"}),
