@@ -13,7 +13,7 @@ from jpalign.fused_losses import (
 )
 from jpalign.logps import sequence_logps
 from jpalign.packing import PackedRow, collate_packed, document_attention_mask, pack_examples
-from jpalign.pairs import EncodedPair, collate_pairs, encode_pair, encode_pairs
+from jpalign.pairs import EncodedPair, collate_pairs, collate_pairs_shared_prompt, encode_pair, encode_pairs
 from jpalign.preference import (
     DPO_LOSS_TYPES,
     OrpoOutput,
@@ -58,6 +58,7 @@ __all__ = [
     "collate",
     "collate_packed",
     "collate_pairs",
+    "collate_pairs_shared_prompt",
     "document_attention_mask",
     "dpo_loss",
     "encode_chat",

@@ -83,3 +83,44 @@ def collate_pairs(pairs: list[EncodedPair], pad_token_id: int) -> dict[str, torc
     b = len(pairs)
     batch["nll_labels"] = batch["input_ids"][:b].masked_fill(batch["attention_mask"][:b] == 0, IGNORE_INDEX)
     return batch
+
+
+def collate_pairs_shared_prompt(pairs: list[EncodedPair], pad_token_id: int) -> dict[str, torch.Tensor]:
+    """One row per pair, [prompt | chosen | rejected | pad]: the model runs the prompt once for both responses.
+
+    Returns input_ids and position_ids (B, L) (the rejected response continues the prompt's positions, as if the
+    chosen one were absent), an additive `attention_mask` (B, 1, L, L) in which each response sees the prompt and
+    itself only, and `score_index`, `labels` (2B, S): `hidden.flatten(0, 1)[score_index]` gives, for every label,
+    the hidden state that predicts it (already shifted), chosen rows first, ready for the fused losses.
+    """
+    width = max(len(p.prompt_ids) + len(p.chosen_ids) + len(p.rejected_ids) for p in pairs)
+    n_score = max(max(len(p.chosen_ids), len(p.rejected_ids)) for p in pairs)
+    b = len(pairs)
+    ids = torch.full((b, width), pad_token_id, dtype=torch.long)
+    pos = torch.zeros((b, width), dtype=torch.long)
+    segment = torch.full((b, width), -1, dtype=torch.long)  # 0 prompt, 1 chosen, 2 rejected
+    score_index = torch.zeros((2 * b, n_score), dtype=torch.long)
+    labels = torch.full((2 * b, n_score), IGNORE_INDEX, dtype=torch.long)
+    for i, pair in enumerate(pairs):
+        p, c, r = len(pair.prompt_ids), len(pair.chosen_ids), len(pair.rejected_ids)
+        ids[i, : p + c + r] = torch.tensor(pair.prompt_ids + pair.chosen_ids + pair.rejected_ids)
+        pos[i, : p + c + r] = torch.cat([torch.arange(p + c), torch.arange(p, p + r)])
+        segment[i, :p], segment[i, p : p + c], segment[i, p + c : p + c + r] = 0, 1, 2
+        # response token j is predicted by the prompt's last token (j = 0) or by response token j - 1
+        for row, start, resp in ((i, p, pair.chosen_ids), (b + i, p + c, pair.rejected_ids)):
+            n = len(resp)
+            score_index[row, :n] = i * width + torch.cat([torch.tensor([p - 1]), start + torch.arange(n - 1)])
+            labels[row, :n] = torch.tensor(resp)
+    return {"input_ids": ids, "position_ids": pos, "attention_mask": _shared_prompt_mask(segment),
+            "score_index": score_index, "labels": labels}
+
+
+def _shared_prompt_mask(segment: torch.Tensor) -> torch.Tensor:
+    """Additive (B, 1, L, L): causal, a response attends the prompt and its own tokens, padding only itself."""
+    t = segment.shape[1]
+    q, k = segment.unsqueeze(-1), segment.unsqueeze(-2)  # (B, L, 1), (B, 1, L)
+    causal = torch.ones(t, t, dtype=torch.bool).tril()
+    allowed = causal & (q >= 0) & ((k == 0) | (k == q))
+    allowed |= torch.eye(t, dtype=torch.bool) & (q < 0)
+    mask = torch.zeros(allowed.shape, dtype=torch.float32)
+    return mask.masked_fill_(~allowed, torch.finfo(torch.float32).min).unsqueeze(1)

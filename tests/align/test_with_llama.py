@@ -12,6 +12,7 @@ from jpalign import (
     collate,
     collate_packed,
     collate_pairs,
+    collate_pairs_shared_prompt,
     document_attention_mask,
     dpo_loss,
     encode_chat,
@@ -145,3 +146,21 @@ def test_packing_drops_and_cu_seqlens():
     assert mask.shape == (2, 1, 9, 9) and torch.isfinite(mask).all()
     with pytest.raises(ValueError, match="strategy"):
         pack_examples(examples, 10, strategy="random")
+
+
+def test_shared_prompt_layout_equals_two_rows_per_pair(llama, tokenizer):
+    pairs = _pairs(tokenizer)
+    ref = torch.tensor([-30.0, -31.0])
+    batch = collate_pairs(pairs, pad_id(tokenizer))
+    hidden = _hidden(llama, batch, attention_mask=batch["attention_mask"])
+    two_rows = fused_dpo_loss(hidden, llama.lm_head.weight, shift_labels(batch["labels"]),
+                              ref_chosen_logps=ref, ref_rejected_logps=ref + 1)
+    shared = collate_pairs_shared_prompt(pairs, pad_id(tokenizer))
+    assert shared["input_ids"].shape[0] == len(pairs)  # one row per pair: the prompt runs once
+    h = _hidden(llama, shared, attention_mask=shared["attention_mask"])
+    h_sel = h.flatten(0, 1)[shared["score_index"]]  # (2B, S, H): the state predicting each label
+    one_row = fused_dpo_loss(h_sel, llama.lm_head.weight, shared["labels"], ref_chosen_logps=ref,
+                             ref_rejected_logps=ref + 1)
+    torch.testing.assert_close(one_row.chosen_logps, two_rows.chosen_logps, rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(one_row.rejected_logps, two_rows.rejected_logps, rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(one_row.loss, two_rows.loss, rtol=1e-5, atol=1e-6)
