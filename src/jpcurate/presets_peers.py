@@ -65,7 +65,7 @@ def swallow(*, mecab: bool = False) -> Pipeline:
     steps = [
         Normalize(ja_punct=True),  # modify.py's ，．->、。 (Swallow applies it after filtering)
         LanguageFilter(("ja",), min_score=0.0),  # nanigo score > 0; ours is the script-ratio identifier
-        UrlFilter(),  # UT1 categories + 5ch + wikipedia; ours is the bundled starter list
+        UrlFilter(extra_domains=("wikipedia.org",)),  # UT1 categories + 5ch + wikipedia; ours: the starter list
         NonSpaceLength(lo=400, name="num_letters"),
         ClassCount(JA_LETTERS, lo=400, name="num_ja_letters"),
         ClassFraction(("hiragana",), JA_LETTERS, lo=0.2, name="hiragana_frac"),

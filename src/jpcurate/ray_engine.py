@@ -34,6 +34,8 @@ from jpcurate.dedup.lsh import bucket_pairs, unique_pairs
 from jpcurate.dedup.stages import DedupConfig, partition_of
 from jpcurate.dedup.tasks import InputTask, count_newlines, plan_tasks
 
+SPLIT_BYTES = 64 << 20  # JSONL files larger than this are read as several byte-range tasks
+
 
 def init_ray(address: str | None = None, num_cpus: int | None = None):
     """Connect to `address` (``auto``, ``ray://host:10001``, ``host:6379``), RAY_ADDRESS, or start a local Ray."""
@@ -187,7 +189,7 @@ def run_ray(pipeline, inputs: list[str | Path], opts):
     lines = [t for t in todo if _is_plain_jsonl(t.path)]
     whole = [t for t in todo if not _is_plain_jsonl(t.path)]
     if lines:
-        tasks = plan_tasks([t.path for t in lines], DedupConfig().split_bytes, line_counter=_ray_line_counter)
+        tasks = plan_tasks([t.path for t in lines], SPLIT_BYTES, line_counter=_ray_line_counter)
         names = {i: Path(t.path).name for i, t in enumerate(lines)}
         prefixes = {i: t.prefix for i, t in enumerate(lines)}
         ds = _line_rows(tasks).map_batches(_filter_batch(pipeline, opts, names), batch_size=opts.batch_size,

@@ -3,7 +3,7 @@
 `UrlFilter` reads the record's URL from `doc.meta[url_field]` (records without one are kept and marked
 `url_present=False`). Rejection codes name the rule: `url.blocked_domain` (detail: the list entry that matched),
 `url.pattern` (the pattern), `url.tld` (the TLD not in the allow list), `url.invalid` (no host). The block list
-file: one domain per line (matches the host and its subdomains), `re:<pattern>` lines for URL regexes.
+file: one domain per line (`extra_domains` adds more) (matches the host and its subdomains), `re:<pattern>` lines for URL regexes.
 """
 
 from __future__ import annotations
@@ -37,15 +37,17 @@ def load_blocklist(path: str | None) -> tuple[set[str], list[str]]:
 
 
 class UrlFilter(Step):
-    def __init__(self, *, blocklist: str | None = None, use_blocklist: bool = True,
+    def __init__(self, *, blocklist: str | None = None, use_blocklist: bool = True, extra_domains: tuple = (),
                  tld_allow: tuple[str, ...] | list[str] | None = None, url_field: str = "url",
                  name: str = "url") -> None:
         self.name, self.blocklist, self.use_blocklist, self.url_field = name, blocklist, use_blocklist, url_field
         self.tld_allow = tuple(tld_allow) if tld_allow else None
+        self.extra_domains = tuple(extra_domains)
         self._build()
 
     def _build(self) -> None:
         self._domains, pats = load_blocklist(self.blocklist) if self.use_blocklist else (set(), [])
+        self._domains |= {d.lower().lstrip(".") for d in self.extra_domains}
         self._patterns = [(p, regex.compile(p, regex.I)) for p in pats]
 
     def __getstate__(self) -> dict:
@@ -57,6 +59,7 @@ class UrlFilter(Step):
 
     def reasons(self) -> tuple[str, ...]:
         codes = ["invalid"] + (["blocked_domain", "pattern"] if self.use_blocklist else [])
+        codes += ["blocked_domain"] if self.extra_domains and not self.use_blocklist else []
         codes += ["tld"] if self.tld_allow else []
         return tuple(f"{self.name}.{c}" for c in codes)
 
@@ -88,4 +91,5 @@ class UrlFilter(Step):
 
     def __repr__(self) -> str:
         return (f"UrlFilter(blocklist={self.blocklist!r}, use_blocklist={self.use_blocklist}, "
+                f"extra_domains={self.extra_domains!r}, "
                 f"tld_allow={self.tld_allow!r}, url_field={self.url_field!r})")
