@@ -3,7 +3,8 @@
 `UrlFilter` reads the record's URL from `doc.meta[url_field]` (records without one are kept and marked
 `url_present=False`). Rejection codes name the rule: `url.blocked_domain` (detail: the list entry that matched),
 `url.pattern` (the pattern), `url.tld` (the TLD not in the allow list), `url.invalid` (no host). The block list
-file: one domain per line (`extra_domains` adds more) (matches the host and its subdomains), `re:<pattern>` lines for URL regexes.
+file: one domain per line (matches the host and its subdomains; `extra_domains` adds more), `re:<pattern>` lines
+for URL regexes.
 """
 
 from __future__ import annotations
