@@ -50,6 +50,11 @@ def elementwise_block(n_cols: int, cap: int = 4096) -> int:
     return block
 
 
+def row_warps(block: int) -> int:
+    """Warps for a one-row-per-program kernel of `block` columns: ~8-16 elements per thread (Liger's rule)."""
+    return 4 if block <= 2048 else 8 if block <= 8192 else 16 if block <= 32768 else 32
+
+
 # Tests set this (tests/moe/kernels/conftest.py): every output a launcher allocates starts as NaN (integers as -7),
 # so an element a kernel forgets to write fails the comparison instead of passing by luck with leftover memory.
 POISON_OUTPUTS = False

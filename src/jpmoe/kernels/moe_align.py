@@ -124,12 +124,15 @@ def moe_align_triton(experts: torch.Tensor, num_experts: int, block_m: int):
 
 
 def check_experts(experts: torch.Tensor, num_experts: int) -> None:
-    """A clear error for expert ids outside [0, E) (they would otherwise be dropped silently). Syncs once."""
+    """A clear error for expert ids outside [0, E) (they would otherwise be dropped silently). Syncs once, so it is
+    skipped while torch.compile traces (a graph cannot branch on data)."""
+    if experts.numel() + num_experts * 256 >= 2**31:
+        raise ValueError(f"{experts.numel()} (token, expert) pairs: sorted ids are int32, split the batch")
+    if torch.compiler.is_compiling():
+        return
     if experts.numel() and bool(((experts < 0) | (experts >= num_experts)).any()):
         bad = experts[(experts < 0) | (experts >= num_experts)][0].item()
         raise ValueError(f"expert id {bad} is outside [0, {num_experts})")
-    if experts.numel() + num_experts * 256 >= 2**31:
-        raise ValueError(f"{experts.numel()} (token, expert) pairs: sorted ids are int32, split the batch")
 
 
 def moe_align(experts: torch.Tensor, num_experts: int, block_m: int):

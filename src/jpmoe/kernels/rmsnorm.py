@@ -6,7 +6,7 @@ import torch
 import triton
 import triton.language as tl
 
-from jpmoe.kernels.backend import elementwise_block, interpreting, new_empty, use_triton
+from jpmoe.kernels.backend import elementwise_block, interpreting, new_empty, row_warps, use_triton
 
 
 def rms_norm_reference(
@@ -101,7 +101,8 @@ def rms_norm_forward(x: torch.Tensor, weight: torch.Tensor, eps: float, residual
     if n_rows:
         _rms_norm_fwd_kernel[(n_rows,)](
             x2, r, weight, y, s, rstd, x2.stride(0), r.stride(0), y.stride(0), s.stride(0), n_cols, eps,
-            HAS_RES=residual is not None, BLOCK=elementwise_block(n_cols, cap=65536))
+            HAS_RES=residual is not None, BLOCK=(block := elementwise_block(n_cols, cap=65536)),
+            num_warps=row_warps(block))
     return y.view(x.shape), s, rstd
 
 
@@ -117,7 +118,7 @@ def rms_norm_backward(dy, ds, s, weight, rstd):
     ds = _rows(ds) if ds is not None else dy
     _rms_norm_bwd_kernel[(n_prog,)](
         dy, ds, s, weight, rstd, dx, dw_part, dy.stride(0), ds.stride(0), s.stride(0), dx.stride(0), n_rows, n_cols,
-        HAS_DS=ds is not dy, BLOCK=elementwise_block(n_cols, cap=65536))
+        HAS_DS=ds is not dy, BLOCK=(block := elementwise_block(n_cols, cap=65536)), num_warps=row_warps(block))
     return dx, dw_part.sum(0).to(weight.dtype)
 
 

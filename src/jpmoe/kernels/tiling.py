@@ -50,7 +50,7 @@ INTERPRETER_TILES = MoETiles(
     dw=GemmTiles(32, 32, 16, num_stages=1),
 )
 
-# (upper bound on mean rows per expert T*K/E, tiles). bf16/fp16 operands; fp32 halves block_k (shared memory).
+# (upper bound on mean rows per expert T*K/E, tiles). bf16/fp16 operands; fp32: see moe_tiles.
 GPU_TABLE: list[tuple[float, MoETiles]] = [
     (96, MoETiles(  # decode-like: weight bandwidth bound, small row blocks waste the least padding
         gate_up=GemmTiles(16, 64, 128, group_m=1, num_warps=4, num_stages=4),
@@ -76,10 +76,10 @@ def moe_tiles(n_pairs: int, num_experts: int, dtype: torch.dtype) -> MoETiles:
         return INTERPRETER_TILES
     rows = n_pairs / max(num_experts, 1)
     tiles = next(t for bound, t in GPU_TABLE if rows <= bound)
-    if dtype == torch.float32:
-        half = lambda g: GemmTiles(g.block_m, g.block_n, max(16, g.block_k // 2), g.group_m, g.num_warps,  # noqa: E731
-                                   g.num_stages)
-        tiles = MoETiles(*(half(g) for g in (tiles.gate_up, tiles.scatter, tiles.down_bwd, tiles.dw)))
+    if dtype == torch.float32:  # 4-byte operands: half the K chunk (shared memory); gate-up also half the N tile
+        half = lambda g, n=1: GemmTiles(g.block_m, max(32, g.block_n // n), max(16, g.block_k // 2),  # noqa: E731
+                                        g.group_m, g.num_warps, g.num_stages)
+        tiles = MoETiles(half(tiles.gate_up, 2), half(tiles.scatter), half(tiles.down_bwd), half(tiles.dw))
     return tiles
 
 

@@ -24,7 +24,8 @@ import triton  # noqa: E402
 from triton.backends.compiler import GPUTarget  # noqa: E402
 from triton.compiler import ASTSource  # noqa: E402
 
-from jpmoe.kernels.tiling import GPU_TABLE  # noqa: E402
+from jpmoe.kernels.backend import row_warps  # noqa: E402
+from jpmoe.kernels.tiling import GPU_TABLE, moe_tiles  # noqa: E402
 
 moe_align, moe_mlp, moe_mlp_backward, rmsnorm, rotary, routing, swiglu = (
     import_module(f"jpmoe.kernels.{name}")
@@ -85,7 +86,7 @@ def elementwise_kernels(dt: str = "bf16"):
 
 
 def moe_kernels(tiles, dt: str = "bf16"):
-    common = dict(UPCAST=False, DOT_PREC="tf32")
+    common = dict(UPCAST=False, DOT_PREC="ieee" if dt == "fp32" else "tf32")
     blk = lambda t: dict(BLOCK_M=t.block_m, BLOCK_N=t.block_n, BLOCK_K=t.block_k)  # noqa: E731
     idx = dict(sorted_ptr="i32", block_expert_ptr="i32")
     t = tiles.gate_up
@@ -113,6 +114,17 @@ def main(argv: list[str]) -> int:
         for fn, ptrs, cx, t in moe_kernels(tiles):
             row = compile_one(fn, ptrs, cx, t.num_warps, t.num_stages)
             print(json.dumps(dict(row, rows_per_expert_upto=bound)), flush=True)
+    if "--all-classes" in argv:  # wide rows (H = 8192) and the fp32 path (ieee dots, halved block_k)
+        # (H = 16384 spills ~100 bytes in the RMSNorm backward at any warp count; no model here is that wide)
+        for fn, ptrs, cx in list(elementwise_kernels())[2:4]:
+            cx = dict(cx, BLOCK=8192)
+            print(json.dumps(compile_one(fn, ptrs, cx, num_warps=row_warps(8192))), flush=True)
+        import torch
+
+        for n_pairs in (64, 2**20):
+            for fn, ptrs, cx, t in moe_kernels(moe_tiles(n_pairs, 8, torch.float32), dt="fp32"):
+                print(json.dumps(dict(compile_one(fn, ptrs, cx, t.num_warps, t.num_stages), dtype="fp32")),
+                      flush=True)
     return 0
 
 
