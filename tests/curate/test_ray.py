@@ -42,15 +42,21 @@ def test_ray_dedup_equals_local(ray_session, data_dir, tmp_path):
 
 
 @pytest.mark.slow
-def test_ray_filter_pipeline_equals_local(ray_session, data_dir, tmp_path):
+def test_ray_filter_pipeline_equals_local(ray_session, data_dir, tmp_path, monkeypatch):
+    from jpcurate import ray_engine
     from jpcurate.presets import build_preset
     from jpcurate.ray_engine import run_ray
     from jpcurate.runner import RunOptions, run_local
 
-    src = [str(data_dir / "web_ja" / "fineweb2_edu_ja_sample.jsonl"), str(data_dir / "web_en" /
-                                                                         "dolma_test_cc_en.jsonl")]
+    lines = (data_dir / "web_ja" / "fineweb2_edu_ja_sample.jsonl").read_text(encoding="utf-8").splitlines()
+    big = tmp_path / "ja.jsonl"  # split into byte ranges below; a blank line and a malformed one inside
+    big.write_text("\n".join(lines[:40] + ["", '{"id": 1, "text": '] + lines[40:]) + "\n", encoding="utf-8")
+    monkeypatch.setattr(ray_engine, "SPLIT_BYTES", 50_000)
+    assert len(ray_engine.plan_tasks([str(big)], ray_engine.SPLIT_BYTES)) > 3
+    src = [str(big), str(data_dir / "web_en" / "dolma_test_cc_en.jsonl")]
     pipe = build_preset("ja-web")
     a = run_local(pipe, src, RunOptions(output=tmp_path / "local", progress=False))
     b = run_ray(pipe, src, RunOptions(output=tmp_path / "ray", progress=False))
     assert _files(tmp_path / "ray") == _files(tmp_path / "local")
     assert json.dumps(a.to_dict(), sort_keys=True) == json.dumps(b.to_dict(), sort_keys=True)
+    assert a.quarantined == 1 and a.kept > 0 and a.rejected > 0 and a.blank_lines == 1
