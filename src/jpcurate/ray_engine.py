@@ -22,7 +22,6 @@ All paths must be on storage every Ray node sees (NFS, a mounted bucket).
 from __future__ import annotations
 
 import os
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -282,4 +281,4 @@ def run_dedup_ray(inputs: list[str], output: str | Path, config: DedupConfig | N
     return phases.finish(ctx, tasks, run.report)
 
 
-__all__ = ["init_ray", "run_dedup_ray", "run_ray", "partial"]
+__all__ = ["init_ray", "run_dedup_ray", "run_ray"]

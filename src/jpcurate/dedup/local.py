@@ -29,7 +29,6 @@ import time
 import tracemalloc
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -67,7 +66,7 @@ class DedupRun:
     def mark(self, name: str, info: dict | None = None) -> None:
         _atomic_write(self.work / "done" / name, json.dumps(info or {}).encode())
 
-    def phase(self, name: str, fn, n_docs_fn=None) -> None:
+    def phase(self, name: str, fn) -> None:
         if self.done(name):
             if self.progress:
                 print(f"dedup: phase {name} already done, skipped", file=sys.stderr)
@@ -131,4 +130,4 @@ def read_clusters(output: str | Path) -> pa.Table:
     return pq.read_table(Path(output) / "clusters.parquet")
 
 
-__all__ = ["DedupConfig", "InputTask", "read_clusters", "run_dedup", "np"]
+__all__ = ["DedupConfig", "InputTask", "read_clusters", "run_dedup"]
