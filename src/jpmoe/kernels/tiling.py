@@ -57,7 +57,7 @@ GPU_TABLE: list[tuple[float, MoETiles]] = [
         scatter=GemmTiles(16, 128, 128, group_m=1, num_warps=4, num_stages=4),
         down_bwd=GemmTiles(16, 64, 128, group_m=1, num_warps=4, num_stages=4),
         dw=GemmTiles(64, 64, 32, num_warps=4, num_stages=4))),
-    (768, MoETiles(  # fine-grained training shapes (E=128, K=8, T=4k-32k gives 256-2048 rows)
+    (768, MoETiles(  # mid-size groups: fine-grained shapes at 4k-12k tokens (E=128, K=8: 256-768 rows)
         gate_up=GemmTiles(64, 64, 64, group_m=8, num_warps=4, num_stages=4),
         scatter=GemmTiles(64, 128, 64, group_m=8, num_warps=4, num_stages=4),
         down_bwd=GemmTiles(64, 64, 64, group_m=8, num_warps=4, num_stages=4),

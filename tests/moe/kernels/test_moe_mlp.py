@@ -102,14 +102,14 @@ def test_tile_table_classes_and_fp32_rule(monkeypatch):
 
     monkeypatch.setattr(tiling, "interpreting", lambda: False)  # the GPU table, as on CUDA
     assert tiling.moe_tiles(8 * 64, 8, torch.bfloat16) is tiling.GPU_TABLE[0][1]  # 64 rows/expert: decode-like
-    assert tiling.moe_tiles(128 * 8 * 300, 128, torch.bfloat16) is tiling.GPU_TABLE[1][1]  # fine-grained
+    assert tiling.moe_tiles(128 * 300, 128, torch.bfloat16) is tiling.GPU_TABLE[1][1]  # 300 rows per expert
     big, big32 = tiling.moe_tiles(2 * 32768, 8, torch.bfloat16), tiling.moe_tiles(2 * 32768, 8, torch.float32)
     assert big is tiling.GPU_TABLE[2][1] and big32.block_m == big.block_m
     assert big32.scatter.block_k == big.scatter.block_k // 2 and big32.gate_up.block_n == big.gate_up.block_n // 2
 
     rows = [bound for bound, _ in tiling.GPU_TABLE]
     assert rows == sorted(rows) and rows[-1] == float("inf")  # every row count finds a class
-    for bound, tiles in tiling.GPU_TABLE:
+    for _, tiles in tiling.GPU_TABLE:
         blocks = {t.block_m for t in (tiles.gate_up, tiles.scatter, tiles.down_bwd)}
         assert blocks == {tiles.block_m}  # one sorted layout serves every GEMM of the layer
         assert all(t.block_m >= 16 and t.block_n >= 16 and t.block_k >= 16 for t in (tiles.gate_up, tiles.dw))
