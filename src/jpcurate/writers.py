@@ -28,6 +28,14 @@ def dumps(record: dict[str, Any]) -> str:
     return json.dumps(record, ensure_ascii=False, default=str)
 
 
+def encode_line(record: dict[str, Any]) -> bytes:
+    """One JSON line as UTF-8; text with lone surrogates (broken input escapes) is written \\u-escaped instead."""
+    try:
+        return (dumps(record) + "\n").encode("utf-8")
+    except UnicodeEncodeError:
+        return (json.dumps(record, ensure_ascii=True, default=str) + "\n").encode("ascii")
+
+
 class ShardWriter:
     def __init__(self, directory: str | Path, *, prefix: str, fmt: str = "jsonl", max_bytes: int = 256 << 20) -> None:
         if fmt not in FORMATS:
@@ -69,9 +77,9 @@ class ShardWriter:
             self._open()
         if self.fmt == "parquet":
             self._rows.append(record)
-            self._size += len(dumps(record).encode("utf-8"))
+            self._size += len(encode_line(record))
         else:
-            data = (dumps(record) + "\n").encode("utf-8")
+            data = encode_line(record)
             self._fh.write(data)  # type: ignore[union-attr]
             self._size += len(data)
         self.records += 1

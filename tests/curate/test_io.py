@@ -98,3 +98,10 @@ def test_writer_error_leaves_no_partial_part(tmp_path):
 def test_documents_from_records_matches_reader_numbering():
     items = documents_from_records([{"text": "a"}, {"x": 1}], source="batch", start=10)
     assert items[0].id == "batch:11" and isinstance(items[1], Malformed) and items[1].position == 12
+
+
+def test_lone_surrogates_are_written_as_escapes(tmp_path):
+    with ShardWriter(tmp_path, prefix="u") as w:
+        w.write({"id": 1, "text": "a\ud800b"})
+    line = w.paths[0].read_bytes()
+    assert b"\\ud800" in line and json.loads(line)["text"] == "a\ud800b"
