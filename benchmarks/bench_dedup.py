@@ -123,13 +123,13 @@ def bench_end_to_end(n_docs: int, workdir: Path) -> dict:
     out = workdir / f"out-{n_docs}"
     subprocess.run(["rm", "-rf", str(out)], check=True)
     code = (
-        "import json, resource, sys, time, tracemalloc\n"
+        "import json, sys, time, tracemalloc\n"
         "from jpcurate.dedup.local import run_dedup\n"
         "tracemalloc.start()\n"
         "t = time.perf_counter()\n"
         f"d = run_dedup([{str(inp)!r}], {str(out)!r}, progress=False)\n"
         "print(json.dumps({'seconds': time.perf_counter() - t, 'stats': d,\n"
-        "  'max_rss': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))\n"
+        "  'max_rss': max(p.get('peak_rss_bytes', 0) for p in d['dedup']['phases'].values())}))\n"
     )
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
@@ -147,13 +147,15 @@ def e2e_table(results: list[dict]) -> str:
         lines.append(f"| {r['docs']:,} | {r['input_MB']} | {r['seconds']:.1f} | {s['documents']['kept']:,} | "
                      f"{s['reasons'].get('exact_duplicate', 0):,} | {s['reasons'].get('near_duplicate', 0):,} | "
                      f"{r['max_rss'] / 1e6:.0f} | {r['max_rss'] / r['docs']:.0f} |")
-    lines += ["", "Per phase (seconds; peak traced memory in bytes per document; on-disk bytes per document):", "",
-              "| docs | phase | seconds | peak B/doc |", "|---:|---|---:|---:|"]
+    lines += ["", "Per phase: seconds, peak Python/numpy memory (tracemalloc) per document, peak RSS of the phase:", "",
+              "| docs | phase | seconds | traced peak B/doc | peak RSS MB |", "|---:|---|---:|---:|---:|"]
     for r in results:
         for name, info in r["stats"]["dedup"]["phases"].items():
             peak = r["stats"]["dedup"]["peak_bytes_per_doc"].get(name, 0)
-            lines.append(f"| {r['docs']:,} | {name} | {info.get('seconds', 0):.2f} | {peak:.0f} |")
-    lines += ["", "| docs | " + " | ".join(results[0]["stats"]["dedup"]["disk_bytes_per_doc"]) + " |",
+            rss = info.get("peak_rss_bytes", 0) / 1e6
+            lines.append(f"| {r['docs']:,} | {name} | {info.get('seconds', 0):.2f} | {peak:.0f} | {rss:.0f} |")
+    disk_cols = list(results[0]["stats"]["dedup"]["disk_bytes_per_doc"])
+    lines += ["", "On-disk intermediates, bytes per document:", "", "| docs | " + " | ".join(disk_cols) + " |",
               "|---:|" + "---:|" * len(results[0]["stats"]["dedup"]["disk_bytes_per_doc"])]
     for r in results:
         lines.append(f"| {r['docs']:,} | " + " | ".join(f"{v:.0f}" for v in

@@ -51,6 +51,26 @@ def _map(fn, items: list, workers: int) -> list:
         return pool.map(fn, items)
 
 
+def _reset_peak_rss() -> None:
+    """Reset this process's peak resident set (Linux: VmHWM), so that each phase reports its own peak."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
+def _peak_rss() -> int:
+    """Peak resident bytes of this process since the last reset (VmHWM; unlike ru_maxrss it is not inherited from
+    the parent across exec). Worker processes of the phase are not included."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 class DedupRun:
     """Phase bookkeeping: the work directory, done markers, per-phase time and memory."""
 
@@ -74,12 +94,13 @@ class DedupRun:
             return
         if tracemalloc.is_tracing():
             tracemalloc.reset_peak()
+        _reset_peak_rss()
         t0 = time.monotonic()
         info = fn() or {}
         info["seconds"] = round(time.monotonic() - t0, 3)
         if tracemalloc.is_tracing():
             info["peak_traced_bytes"] = tracemalloc.get_traced_memory()[1]
-        info["max_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        info["peak_rss_bytes"] = _peak_rss()
         self.report[name] = info
         self.mark(name, info)
         if self.progress:

@@ -18,9 +18,10 @@ from jpcurate.dedup.lines import batch_line_keys, frequent_keys
 from jpcurate.dedup.lsh import bucket_pairs, unique_pairs
 from jpcurate.dedup.normalize import normalize_batch
 from jpcurate.dedup.stages import META_SCHEMA, DedupConfig, bucket_rows, clean_docs, make_key, partition_of, scan_batch
-from jpcurate.dedup.tasks import InputTask, read_task
+from jpcurate.dedup.tasks import InputTask, read_task, task_lines
 from jpcurate.dedup.verify import shingle_sets, verify_pairs
 from jpcurate.document import Document, Malformed
+from jpcurate.readers import input_format, parse_line
 from jpcurate.writers import ShardWriter, remove_parts
 
 BATCH = 1024
@@ -202,15 +203,31 @@ def candidates_phase(ctx: Context, workers: int, map_fn) -> dict:
 
 # ---- phase 6: verify --------------------------------------------------------------------------------------------
 
-def sets_task(ctx: Context, wanted: np.ndarray, task: InputTask) -> dict[int, np.ndarray]:
+def _wanted_items(ctx: Context, wanted: frozenset[int], task: InputTask) -> list[tuple[int, Document | Malformed]]:
+    """(key, record) of the wanted rows of one task; JSONL lines of other rows are not even parsed."""
+    if input_format(task.path) != "jsonl":
+        return [(k, d) for _, docs, _ in batches(ctx, task, frozenset()) for k, d in docs if k in wanted]
+    out = []
+    for row, line in task_lines(task):
+        key = make_key(task.index, row)
+        if key in wanted:
+            out.append((key, parse_line(line, source=task.source, position=0, text_field=ctx.text_field,
+                                        id_field=ctx.id_field)))
+    return out
+
+
+def sets_task(ctx: Context, wanted: frozenset[int], task: InputTask) -> dict[int, np.ndarray]:
+    """Shingle sets of the wanted documents of one task (cleaned and normalised as in the scan phase)."""
     frequent = frequent_set(ctx)
+    items = [(k, d) for k, d in _wanted_items(ctx, wanted, task) if not isinstance(d, Malformed)]
     found: dict[int, np.ndarray] = {}
-    for _, docs, alive in batches(ctx, task, frequent):
-        sel = [(k, d) for k, d in docs if id(d) in alive and k in wanted]
-        if sel:
-            texts = normalize_batch([d.text for _, d in sel])
-            for (k, _), s in zip(sel, shingle_sets(texts, ctx.config.ngram, ctx.config.unit)):
-                found[k] = s
+    for i in range(0, len(items), BATCH):
+        sel = items[i : i + BATCH]
+        alive = {id(d) for d in clean_docs([d for _, d in sel], frequent)}
+        sel = [(k, d) for k, d in sel if id(d) in alive]
+        texts = normalize_batch([d.text for _, d in sel])
+        for (k, _), s in zip(sel, shingle_sets(texts, ctx.config.ngram, ctx.config.unit)):
+            found[k] = s
     return found
 
 

@@ -103,6 +103,26 @@ def plan_tasks(inputs: list[str], split_bytes: int = DEFAULT_SPLIT_BYTES, line_c
     return [replace(t, index=i) for i, t in enumerate(tasks)]
 
 
+def task_lines(task: InputTask) -> Iterator[tuple[int, bytes]]:
+    """(row, raw line) of every non-blank line of a JSONL task, unparsed: rows number the records as `read_task`
+    yields them, so a reader that wants a few rows parses only those."""
+    from jpcurate.readers import open_binary
+
+    with (open(task.path, "rb") if task.end >= 0 else open_binary(task.path)) as f:
+        if task.end >= 0:
+            f.seek(task.start)
+        pos, row = task.start, 0
+        end = task.end if task.end >= 0 else float("inf")
+        while pos < end:
+            line = f.readline()
+            if not line:
+                break
+            pos += len(line)
+            if line.strip():
+                yield row, line
+                row += 1
+
+
 def read_task(task: InputTask, text_field: str = "text", id_field: str = "id") -> Iterator[Document | Malformed]:
     """The records of one task, exactly as `jpcurate.readers.read_documents` yields them for those lines."""
     if task.end < 0:
