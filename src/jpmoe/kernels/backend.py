@@ -9,10 +9,20 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from types import SimpleNamespace
 
 import torch
 
 HAS_TRITON = importlib.util.find_spec("triton") is not None
+if HAS_TRITON:
+    import triton
+    import triton.language as tl
+else:  # triton is a Linux-only dependency: elsewhere the op files still import (their references are the model's
+    # CPU path), @triton.jit leaves the kernel functions undecorated and nothing ever launches them.
+    triton = SimpleNamespace(jit=lambda fn=None, **_: fn if fn is not None else (lambda f: f))
+    tl = None
+
+__all__ = ["HAS_TRITON", "tl", "triton"]  # the op files import triton and tl from here
 
 
 def interpreting() -> bool:

@@ -8,10 +8,8 @@ from x (pair p = t * K + k is token t's k-th choice; padding slots hold the sent
 from __future__ import annotations
 
 import torch
-import triton
-import triton.language as tl
 
-from jpmoe.kernels.backend import new_empty, use_triton
+from jpmoe.kernels.backend import new_empty, tl, triton, use_triton
 
 
 def max_blocks(n_pairs: int, num_experts: int, block_m: int) -> int:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import torch
-import triton
-import triton.language as tl
 
-from jpmoe.kernels.backend import dot_precision, interpreting, new_empty, use_triton
+from jpmoe.kernels.backend import dot_precision, interpreting, new_empty, tl, triton, use_triton
 from jpmoe.kernels.moe_align import check_experts, moe_align_triton
 from jpmoe.kernels.moe_mlp_backward import _moe_down_bwd_kernel, _moe_dw_kernel
 from jpmoe.kernels.swiglu import swiglu_reference

@@ -11,9 +11,7 @@ The last two reduce over each expert's rows inside one program per output tile: 
 
 from __future__ import annotations
 
-import triton
-import triton.language as tl
-
+from jpmoe.kernels.backend import tl, triton
 from jpmoe.kernels.tiling import tile_ids
 
 

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import torch
-import triton
-import triton.language as tl
 
-from jpmoe.kernels.backend import elementwise_block, interpreting, new_empty, row_warps, use_triton
+from jpmoe.kernels.backend import elementwise_block, interpreting, new_empty, row_warps, tl, triton, use_triton
 
 
 def rms_norm_reference(

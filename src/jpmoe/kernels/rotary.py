@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import torch
-import triton
-import triton.language as tl
 
-from jpmoe.kernels.backend import elementwise_block, new_empty, use_triton
+from jpmoe.kernels.backend import elementwise_block, new_empty, tl, triton, use_triton
 
 
 def rotary_reference(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import torch
-import triton
-import triton.language as tl
 
-from jpmoe.kernels.backend import new_empty, use_triton
+from jpmoe.kernels.backend import new_empty, tl, triton, use_triton
 
 
 def route_reference(logits: torch.Tensor, k: int, *, renormalize: bool = True) -> tuple[torch.Tensor, torch.Tensor]:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-import triton
-import triton.language as tl
 
-from jpmoe.kernels.backend import elementwise_block, new_empty, use_triton
+from jpmoe.kernels.backend import elementwise_block, new_empty, tl, triton, use_triton
 
 
 def swiglu_reference(gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:

@@ -15,10 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import triton
-import triton.language as tl
 
-from jpmoe.kernels.backend import interpreting
+from jpmoe.kernels.backend import interpreting, tl, triton
 
 
 @dataclass(frozen=True)
