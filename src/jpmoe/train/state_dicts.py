@@ -15,8 +15,13 @@ def wrap_model(model: torch.nn.Module, dist: DistInfo, *, bf16: bool = False,
     """FSDP2 over all ranks when launched distributed (bf16 compute with fp32 master weights when asked);
     the plain model (still with checkpointing/compile when asked) on one process."""
     mesh = init_device_mesh(dist.device.type, (dist.world_size,)) if dist.distributed else None
-    return parallelize(model, mesh, activation_checkpointing=activation_checkpointing, compile=compile,
-                       param_dtype=torch.bfloat16 if bf16 and mesh is not None else None)
+    model = parallelize(model, mesh, activation_checkpointing=activation_checkpointing, compile=compile,
+                        param_dtype=torch.bfloat16 if bf16 and mesh is not None else None)
+    if mesh is not None:
+        # The loss uses lm_head.weight after the forward (chunked linear CE on the hidden states), so the root's
+        # parameters must stay gathered until the backward; the blocks still reshard after their forward.
+        model.set_reshard_after_forward(False, recurse=False)
+    return model
 
 
 def full_model_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
