@@ -33,11 +33,11 @@ MARKER = ".jpllm-demo"
 @dataclass
 class Args:
     out_dir: str = "runs/demo"
-    steps: int = 300
+    steps: int = 600
     vocab_size: int = 4000
     seq_len: int = 128
     micro_batch: int = 16
-    lr: float = 3e-3
+    lr: float = 1e-2  # a model this small trains best fast
 
 
 def run(title: str, cmd: list[str]) -> None:
@@ -112,8 +112,9 @@ def generate_hf(hf_dir: Path) -> str:
     model = AutoModelForCausalLM.from_pretrained(hf_dir).eval()
     inputs = tok(PROMPT, return_tensors="pt")
     with torch.no_grad():
-        out = model.generate(**inputs, max_new_tokens=40, do_sample=False, repetition_penalty=1.3,
-                             pad_token_id=tok.pad_token_id)
+        # greedy; a tiny model loops without the repetition guards, and would often stop at once after "。"
+        out = model.generate(**inputs, max_new_tokens=40, min_new_tokens=20, do_sample=False, repetition_penalty=1.3,
+                             no_repeat_ngram_size=3, pad_token_id=tok.pad_token_id)
     print(f"\n== generate with transformers.{type(model).__name__} from {hf_dir}")
     return tok.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
 

@@ -136,6 +136,10 @@ def main(args: Args) -> Path:
     total = args.max_steps or -(-stream.total_samples // global_batch)
 
     use_bf16 = args.bf16 and dist.device.type == "cuda"
+    if dist.is_main:
+        reads = ", ".join(f"{k} x{v:.2f}" for k, v in stream.epochs().items())
+        print(f"{total} steps of {global_batch} x {args.seq_len} tokens; the mixture plan reads each source: {reads}",
+              flush=True)
     model = wrap_model(Transformer(config).to(dist.device), dist, bf16=use_bf16,
                        activation_checkpointing=args.activation_checkpointing, compile=args.compile)
     optimizer = build_optimizer(model, lr=args.lr, weight_decay=args.weight_decay, betas=(args.beta1, args.beta2))
