@@ -6,12 +6,18 @@ patterns (triton-lang/triton#11584), so bf16 cases carry the `gpu` marker.
 
 from __future__ import annotations
 
+import sys
 import zlib
+from pathlib import Path
 
 import pytest
 import torch
 
 from jpmoe.kernels import backend
+
+# The tests import their shared pieces (kernel_cases.py) by name; this keeps that working under
+# --import-mode=importlib too, which does not put test directories on sys.path.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # Without triton (it is a Linux-only dependency) every entry would fall back to its reference and the comparisons
 # could not fail: collect only the test that checks that fallback.
