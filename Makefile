@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYPROJECTS := pyproject.toml $(wildcard src/*/pyproject.toml)
 
-.PHONY: demo test lint pytest isolation bench clean
+.PHONY: demo test lint pytest isolation bench clean .venv-peers
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -31,7 +31,16 @@ isolation:
 
 test: lint pytest isolation
 
-bench: $(STAMP)
+# Peers of benchmarks/bench_curate.py (HojiChar, datatrove FineWeb-2 ja + spaCy/Sudachi, fugashi) in their own venv,
+# so that their pins never touch .venv. A failed install leaves bench_curate printing why the peer rows are missing.
+.venv-peers/.installed:
+	python3 -m venv .venv-peers
+	.venv-peers/bin/pip install -q hojichar datatrove regex nltk xxhash "spacy[ja]>=3.8" fugashi unidic-lite emoji \
+		&& touch $@ || echo "peer install failed: bench_curate.py will report the missing peers"
+
+.venv-peers: .venv-peers/.installed
+
+bench: $(STAMP) .venv-peers
 	$(PY) -m pip install -q trl==1.16.0  # TRL's chunked log-prob function, the peer in bench_align.py
 	$(PY) benchmarks/run_all.py
 

@@ -15,10 +15,12 @@ that follows kanji and holds only kana (`漢字《かんじ》`), which is safe 
 from __future__ import annotations
 
 import html
+import re
 import unicodedata
 
 import regex
 
+from jpcurate.nfkc import nfkc as fast_nfkc
 from jpcurate.pipeline import Step, Verdict
 
 MAX_PASSES = 4
@@ -34,13 +36,15 @@ AOZORA_MARKERS = regex.compile(r"［＃|｜[^｜《\n]{1,40}《|\n底本[：:]")
 HTML_TAG = regex.compile(r"</?[A-Za-z][A-Za-z0-9-]{0,20}(?:\s[^<>\n]{0,300})?/?>|<!--.{0,2000}?-->", regex.S)
 HTML_ENTITY = regex.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
 
+# Simple character classes use the standard library's `re`, about ten times faster than `regex` on them.
 # C0/C1 controls except \t \n, zero-width and bidi controls, BOM; \r handled separately.
-INVISIBLE = regex.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200d\u200e\u200f\u202a-\u202e"
+INVISIBLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200d\u200e\u200f\u202a-\u202e"
                           r"\u2060-\u2064\u2066-\u2069\ufeff\ufff9-\ufffb]")
-LONE_SURROGATE = regex.compile(r"[\ud800-\udfff]")
-SPACES = regex.compile(r"[ \t\u00a0\u2000-\u200a\u3000\u205f]+")
-SPACE_AROUND_NEWLINE = regex.compile(r" *\n *")
-MANY_NEWLINES = regex.compile(r"\n{3,}")
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u3000\u205f]+")
+ODD_SPACE = re.compile(r"[\u00a0\u2000-\u200a\u3000\u205f]")
+SPACE_AROUND_NEWLINE = re.compile(r" *\n *")
+MANY_NEWLINES = re.compile(r"\n{3,}")
 JA_COMMA = regex.compile(r"(?<=[\p{Hiragana}\p{Katakana}\p{Han}ー])，")
 JA_PERIOD = regex.compile(r"(?<=[\p{Hiragana}\p{Katakana}\p{Han}ー])．")
 
@@ -65,22 +69,31 @@ def clean_html(text: str) -> str:
     return text
 
 
-def _one_pass(text: str, *, nfkc: bool, aozora: str | bool, html_: bool, ja_punct: bool) -> str:
+def _one_pass(text: str, *, nfkc: bool, aozora: str | bool, html_: bool, ja_punct: bool) -> tuple[str, bool]:
+    """One pass; returns (text, changed_by_markup) where the flag says a step other than whitespace changed the
+    text, so that another pass could find more to do (whitespace normalisation alone is idempotent)."""
+    before = text
     text = clean_aozora(text, aozora)
     if ja_punct:  # before NFKC, which turns ，． into ASCII
         text = JA_PERIOD.sub("。", JA_COMMA.sub("、", text))
     if html_:
         text = clean_html(text)
-    if nfkc and not text.isascii():
-        text = unicodedata.normalize("NFKC", text)
+    if nfkc and not text.isascii() and not unicodedata.is_normalized("NFKC", text):  # the check is ~200x cheaper
+        text = fast_nfkc(text)
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-    text = INVISIBLE.sub("", text)
-    text = LONE_SURROGATE.sub("\ufffd", text)
-    text = SPACES.sub(" ", text)
-    text = SPACE_AROUND_NEWLINE.sub("\n", text)
-    text = MANY_NEWLINES.sub("\n\n", text)
-    return text.strip()
+    if INVISIBLE.search(text):
+        text = INVISIBLE.sub("", text)
+    if LONE_SURROGATE.search(text):
+        text = LONE_SURROGATE.sub("\ufffd", text)
+    changed = text != before
+    if not nfkc or "  " in text or "\t" in text or not text.isascii() and ODD_SPACE.search(text):
+        text = SPACES.sub(" ", text)
+    if " \n" in text or "\n " in text:
+        text = SPACE_AROUND_NEWLINE.sub("\n", text)
+    if "\n\n\n" in text:
+        text = MANY_NEWLINES.sub("\n\n", text)
+    return text.strip(), changed
 
 
 def normalize_text(
@@ -88,9 +101,9 @@ def normalize_text(
 ) -> str:
     """Normalise `text` (see the module docstring); idempotent."""
     for _ in range(MAX_PASSES):
-        new = _one_pass(text, nfkc=nfkc, aozora=aozora, html_=html, ja_punct=ja_punct)
-        if new == text:
-            break
+        new, changed = _one_pass(text, nfkc=nfkc, aozora=aozora, html_=html, ja_punct=ja_punct)
+        if new == text or not changed:
+            return new
         text = new
     return text
 

@@ -84,3 +84,12 @@ def test_boilerplate_removed_at_both_ends_only():
 def test_boilerplate_only_page_is_empty():
     d = doc("ホーム\nログイン\nお問い合わせ\nプライバシーポリシー")
     assert StripBoilerplate().apply(d)[0] == "empty"
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.characters(codec="utf-8") | st.sampled_from(list("ｶﾞﾊﾟｱ①㈱㍿ＡＢ！？　가각ᄀ\u3099か")),
+               max_size=40))
+def test_fast_nfkc_equals_unicodedata(text):
+    from jpcurate.nfkc import nfkc
+
+    assert nfkc(text) == unicodedata.normalize("NFKC", text)

@@ -25,6 +25,7 @@ characters; `bucket` compares it with percentiles of held-out reference document
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,12 +72,13 @@ def pack(values: np.ndarray, fps: np.ndarray) -> np.ndarray:
 
 
 def lookup(table: np.ndarray, bits: int, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(values, found) for hashes h in a packed table: one multiply, one gather, one compare."""
+    """(values, found) for hashes h in a packed table: one multiply, one gather, one byte compare."""
     with np.errstate(over="ignore"):
         m = h * SLOT_MUL
         v = table[(m >> np.uint64(64 - bits)).astype(np.intp)]
-        fp = ((m >> np.uint64(56 - bits)) & np.uint64(255)) | np.uint64(1)
-    return v, (v.view(np.uint32) & np.uint32(255)) == fp.astype(np.uint32)
+        fp = (m >> np.uint64(56 - bits)).astype(np.uint8)  # the low byte: bits (56-bits)..(63-bits) of m
+    fp |= np.uint8(1)
+    return v, v.view(np.uint8)[0::4] == fp  # little-endian: byte 0 of each float32 holds the fingerprint
 
 
 @dataclass
@@ -95,7 +97,9 @@ class CharLM:
         self._alpha = {n: pack(self.alpha[n], self.alpha_fp[n]) for n in self.alpha}
         self._gamma = {n: pack(self.gamma[n], self.gamma_fp[n]) for n in self.gamma}
         self._bits = {n: (int(np.log2(len(self.alpha[n]))), int(np.log2(len(self.gamma[n])))) for n in self.alpha}
-        self._unigram = self.unigram.astype(np.float64)
+        self._unigram = self.unigram.astype(np.float32)
+        if sys.byteorder != "little":  # the packed fingerprint is read as the first byte of each float32
+            raise RuntimeError("jpcurate.lm needs a little-endian machine")
         self._lookup = np.full(MAX_CP, UNK, dtype=np.int32)
         cps = self.vocab.astype(np.int64)
         ok = (cps > 0) & (cps < MAX_CP)
@@ -120,7 +124,11 @@ class CharLM:
             gv, seen = lookup(self._gamma[n], gbits, hs[n - 1][:-1])
             av, hit = lookup(self._alpha[n], abits, hs[n][1:])
             seen &= hist[1:] >= n - 1
-            q[:] = np.where(seen, np.where(hit, av, 0.0) + gv * q, q)
+            hit &= seen
+            gv[~seen] = 1.0  # unseen history: p_n = p_{n-1}
+            av[~hit] = 0.0
+            q *= gv
+            q += av
         p[ids == UNK] *= 1.0 / UNK_SPREAD
         return np.log(np.clip(p, 1e-12, 1.0))
 

@@ -1,0 +1,70 @@
+"""Fast NFKC for text without combining sequences: only the characters NFKC changes are rewritten.
+
+CPython's `unicodedata.normalize("NFKC")` runs at about 30 MB/s on Japanese web text, yet only a few per cent of
+its characters change (full-width ASCII, ideographic space, half-width katakana, ①, ㈱ ...). When a text holds no
+character that takes part in canonical composition across characters (combining marks, the kana voicing marks,
+Hangul jamo — and anything above U+2FFFF), NFKC is a per-character mapping. A numpy lookup over the text's code
+points finds the characters that change (or that force the slow path), and only those are replaced. The table is
+built once per process from the running Python's `unicodedata` (about 0.4 s). `tests/curate/test_normalize.py`
+checks equality with `unicodedata.normalize` on random text.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+import numpy as np
+
+_LIMIT = 0x30000
+KEEP, CHANGE, UNSAFE = 0, 1, 2
+_LUT: np.ndarray | None = None
+_TABLE: dict[int, str] = {}
+
+
+def _is_mark(ch: str) -> bool:
+    return bool(unicodedata.combining(ch)) or unicodedata.category(ch).startswith("M")
+
+
+def _build() -> np.ndarray:
+    lut = np.zeros(_LIMIT + 1, dtype=np.uint8)
+    lut[_LIMIT] = UNSAFE  # everything above U+2FFFF takes the slow path
+    for lo, hi in ((0x1100, 0x11FF), (0x3130, 0x318F), (0xA960, 0xA97F), (0xD7B0, 0xD7FF), (0xFFA0, 0xFFDC),
+                   (0xFF9E, 0xFF9F)):
+        lut[lo : hi + 1] = UNSAFE  # Hangul jamo and half-width voicing marks compose with their neighbours
+    for cp in range(0x80, _LIMIT):
+        if 0xD800 <= cp <= 0xDFFF or lut[cp]:
+            continue
+        ch = chr(cp)
+        if _is_mark(ch):
+            lut[cp] = UNSAFE
+        elif not unicodedata.is_normalized("NFKC", ch):
+            norm = unicodedata.normalize("NFKC", ch)
+            if not norm or _is_mark(norm[0]):
+                lut[cp] = UNSAFE
+            else:
+                lut[cp] = CHANGE
+                _TABLE[cp] = norm
+    return lut
+
+
+def nfkc(text: str) -> str:
+    """`unicodedata.normalize("NFKC", text)`, faster on text without combining sequences."""
+    global _LUT
+    if text.isascii():
+        return text
+    if _LUT is None:
+        _LUT = _build()
+    cps = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    flags = _LUT[np.minimum(cps, _LIMIT)]
+    worst = int(flags.max())
+    if worst == KEEP:
+        return text
+    if worst == UNSAFE:
+        return unicodedata.normalize("NFKC", text)
+    parts, prev, table = [], 0, _TABLE
+    for i in np.flatnonzero(flags).tolist():
+        parts.append(text[prev:i])
+        parts.append(table[ord(text[i])])
+        prev = i + 1
+    parts.append(text[prev:])
+    return "".join(parts)
