@@ -49,7 +49,10 @@ def compile_one(fn, ptrs: dict, constexprs: dict, num_warps: int = 4, num_stages
     k = triton.compile(ASTSource(fn=fn, signature=sig, constexprs=constexprs, attrs=attrs), target=TARGET,
                        options=dict(num_warps=num_warps, num_stages=num_stages))
     seconds = round(time.perf_counter() - t0, 1)
-    return dict(kernel=fn.__name__, **resources(k.asm["cubin"]), shared=k.metadata.shared, seconds=seconds,
+    ttgir = k.asm["ttgir"]  # how the loop was lowered: Hopper wgmma tensor-core dots, cp.async pipelining
+    lowering = dict(wgmma=ttgir.count("warp_group_dot"), async_copies=ttgir.count("async_copy_global_to_local"))
+    return dict(kernel=fn.__name__, **resources(k.asm["cubin"]), **lowering, shared=k.metadata.shared,
+                seconds=seconds,
                 config={k2: v for k2, v in constexprs.items() if k2.startswith(("BLOCK", "GROUP"))},
                 num_warps=num_warps, num_stages=num_stages)
 
