@@ -60,8 +60,7 @@ def datatrove_chain():
         FineWebQualityFilter(short_line_thr=999, char_duplicates_ratio=0.1, line_punct_thr=0.096,
                              new_line_ratio=0.13, language=lang),
         GopherQualityFilter(min_avg_word_length=1, max_avg_word_length=6, max_non_alpha_words_ratio=0.759,
-                            stop_words=["の", "に", "を", "は", "た", "て", "が", "と", "で", "年", "し", "・", "月", "れ",
-                                        "さ"], min_stop_words=2, language=lang),
+                            stop_words=list("のにをはたてがとで年し・月れさ"), min_stop_words=2, language=lang),
     ]
 
     def run(texts):
