@@ -77,15 +77,19 @@ def fused_sft_loss(
     return fused_linear_cross_entropy(hidden, weight, labels, z_loss=z_loss, reduction=reduction, chunk_size=chunk_size)
 
 
-def _pair_logps(hidden, weight, labels, average, chunk_size):
-    """(chosen, rejected) sequence log-probs and the chosen-rows token-mean NLL from one chunked pass."""
+def _check_pairs(labels: torch.Tensor) -> int:
     if labels.dim() < 2 or labels.shape[0] % 2:
         raise ValueError(f"labels must be (2B, T) with chosen rows first, got {tuple(labels.shape)}")
+    return labels.shape[0] // 2
+
+
+def _pair_logps(hidden, weight, labels, average, chunk_size):
+    """(chosen, rejected) sequence log-probs and the chosen-rows token-mean NLL from one chunked pass."""
+    b = _check_pairs(labels)
     logp, _ = fused_token_logps(hidden, weight, labels, chunk_size=chunk_size)  # (2B, T)
     mask = labels != IGNORE_INDEX
     total, count = logp.flatten(1).sum(-1), mask.flatten(1).sum(-1)
     seq = total / count.clamp(min=1) if average else total
-    b = labels.shape[0] // 2
     nll = -total[:b].sum() / count[:b].sum().clamp(min=1)
     return seq[:b], seq[b:], nll
 
@@ -163,7 +167,7 @@ def fused_orpo_loss(
     labels with the prompt kept, TRL's prompt + response NLL); they must agree with `labels` on the response.
     One chunked pass serves both the NLL and the odds ratio.
     """
-    b = labels.shape[0] // 2
+    b = _check_pairs(labels)
     mask = labels != IGNORE_INDEX
     if nll_labels is None:
         nll_labels = labels[:b]

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import torch
 
-IGNORE_INDEX = -100
+from jpalign.chunking import IGNORE_INDEX
 
 
 def sequence_logps(logits: torch.Tensor, labels: torch.Tensor, *, average: bool = False) -> torch.Tensor:
     """Sum (or mean) of log p(label_t | prefix) over the labelled positions of each sequence.
+
+        logps[b] = sum_t m_bt log softmax(logits[b, t])[labels[b, t]]      (m_bt = labels[b, t] != -100)
+        average: divided by sum_t m_bt (the per-token mean used by IPO, SimPO and ORPO)
 
     logits: (B, T, V), labels: (B, T) already aligned with logits (labels[:, t] is predicted by logits[:, t]);
     positions whose label is -100 are ignored. Returns (B,) in float32.
