@@ -173,16 +173,22 @@ def index_phase(ctx: Context, tasks: list[InputTask]) -> dict:
 # ---- phase 4: buckets -------------------------------------------------------------------------------------------
 
 def buckets_task(ctx: Context, task: InputTask) -> dict:
+    """Band rows of the task's exact-group heads, appended to their partition files; BATCH documents at a time."""
     keys = pq.read_table(ctx.work / "meta" / f"{task.prefix}.parquet", columns=["key"])["key"].to_numpy()
-    sig = np.load(ctx.work / "sig" / f"{task.prefix}.npy")
-    head = np.isin(keys, np.load(ctx.work / "heads.npy"), assume_unique=True)
-    bucket, member = bucket_rows(keys[head], sig[head], ctx.config)
-    part = partition_of(bucket, ctx.config.partitions)
-    for p in range(ctx.config.partitions):
-        sel = part == p
-        rows = np.stack([bucket[sel].view(np.int64), member[sel]], axis=1)  # (M, 2): bucket hash bits, key
+    sig = np.load(ctx.work / "sig" / f"{task.prefix}.npy", mmap_mode="r")
+    head = np.flatnonzero(np.isin(keys, np.load(ctx.work / "heads.npy"), assume_unique=True))
+    parts: list[list[np.ndarray]] = [[] for _ in range(ctx.config.partitions)]
+    for i in range(0, len(head), 8 * BATCH):
+        rows = head[i : i + 8 * BATCH]
+        bucket, member = bucket_rows(keys[rows], np.asarray(sig[rows]), ctx.config)
+        part = partition_of(bucket, ctx.config.partitions)
+        for p in range(ctx.config.partitions):
+            sel = part == p
+            parts[p].append(np.stack([bucket[sel].view(np.int64), member[sel]], axis=1))  # (M, 2): hash bits, key
+    for p, chunks in enumerate(parts):
+        rows = np.concatenate(chunks) if chunks else np.zeros((0, 2), np.int64)
         _save_npy(ctx.work / "buckets" / f"p{p:04d}" / f"{task.prefix}.npy", rows)
-    return {"rows": int(len(bucket))}
+    return {"rows": int(sum(len(c) for ch in parts for c in ch))}
 
 
 # ---- phase 5: candidates ----------------------------------------------------------------------------------------
