@@ -68,11 +68,19 @@ class UnionFind:
 
 
 def connected_components(n: int, edges: np.ndarray) -> np.ndarray:
-    """(n,) int64 root of each node's component, for (E, 2) dense-index edges."""
-    uf = UnionFind(n)
-    for a, b in edges.tolist():
+    """(n,) int64 root of each node's component, for (E, 2) dense-index edges.
+
+    Only the nodes that appear in an edge enter the union-find (renumbered densely); every other node is its own
+    component, so the Python work is proportional to the duplicates, not to the corpus."""
+    roots = np.arange(n, dtype=np.int64)
+    if len(edges) == 0:
+        return roots
+    touched, local = np.unique(edges, return_inverse=True)
+    uf = UnionFind(len(touched))
+    for a, b in local.reshape(-1, 2).tolist():
         uf.union(a, b)
-    return uf.roots()
+    roots[touched] = touched[uf.roots()]
+    return roots
 
 
 def choose_kept(roots: np.ndarray, rank: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,48 @@
+"""Union-find components against scipy's connected components; keep policy and exact groups on crafted input."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components as scipy_components
+
+from jpcurate.dedup.components import choose_kept, connected_components, exact_edges, priority_rank
+
+
+def _same_partition(a: np.ndarray, b: np.ndarray) -> bool:
+    pairs = set(zip(a.tolist(), b.tolist()))
+    return len(pairs) == len(set(a.tolist())) == len(set(b.tolist()))
+
+
+def test_components_equal_scipy_on_random_graphs():
+    rng = np.random.default_rng(0)
+    for n, e in ((1, 0), (50, 10), (500, 400), (2000, 1900)):
+        edges = rng.integers(0, n, size=(e, 2))
+        ours = connected_components(n, edges)
+        graph = coo_matrix((np.ones(e), (edges[:, 0], edges[:, 1])), shape=(n, n)) if e else coo_matrix((n, n))
+        _, ref = scipy_components(graph, directed=False)
+        assert _same_partition(ours, ref)
+
+
+def test_keep_policy_longest_then_smallest_id_independent_of_order():
+    ids = ["b", "a", "c", "d", "e"]
+    norm_len = np.array([10, 10, 12, 5, 5])
+    raw = np.array([3, 4, 1, 2, 2], dtype=np.uint64)
+    keys = np.arange(5)
+    edges = np.array([[0, 1], [1, 2], [3, 4]])  # clusters {b, a, c} and {d, e}
+    for perm in (np.arange(5), np.array([4, 2, 0, 3, 1])):
+        inv = np.argsort(perm)
+        rank = priority_rank(norm_len[perm], [ids[i] for i in perm], raw[perm], keys[perm])
+        kept, size = choose_kept(connected_components(5, inv[edges]), rank)
+        kept_ids = {ids[perm[i]]: ids[perm[k]] for i, k in enumerate(kept)}
+        assert kept_ids == {"a": "c", "b": "c", "c": "c", "d": "d", "e": "d"}  # longest; then smallest id
+        assert sorted(size.tolist()) == [2, 2, 3, 3, 3]
+
+
+def test_exact_edges_point_to_the_preferred_member():
+    hi = np.array([1, 2, 1, 1, 3], dtype=np.uint64)
+    lo = np.array([7, 7, 7, 8, 7], dtype=np.uint64)
+    rank = np.array([4, 0, 2, 1, 3])
+    edges, head = exact_edges(hi, lo, rank)
+    assert edges.tolist() == [[0, 2]]  # docs 0 and 2 share (1, 7); doc 2 ranks first
+    assert head.tolist() == [False, True, True, True, True]
