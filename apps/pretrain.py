@@ -124,22 +124,30 @@ def make_loss_fn(model, args: Args, device, autocast):
     return loss_fn
 
 
+def rank_micro_batches(stream: MixtureStream, start: int, args: Args, dist) -> list[torch.Tensor]:
+    """This rank's micro-batches of the global batch that begins at sample `start`. Micro-batch m of rank r holds
+    block m * world + r: one process accumulating world x as many micro-batches sees the very same ones."""
+    return [torch.from_numpy(stream.batch(start + (m * dist.world_size + dist.rank) * args.micro_batch,
+                                          args.micro_batch)) for m in range(args.grad_accum)]
+
+
 def main(args: Args) -> Path:
     dist = setup_distributed()
     torch.manual_seed(args.seed)
     out = Path(args.out_dir)
+    # every input is checked before anything is built: tokenizer, shards, mixture, vocabulary
     tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
     stream = MixtureStream(load_mixture(args.mixture), seq_len=args.seq_len, seed=args.seed)
     check_data(stream, tokenizer, args)
     config = build_model_config(args, tokenizer)
     global_batch = args.micro_batch * args.grad_accum * dist.world_size
     total = args.max_steps or -(-stream.total_samples // global_batch)
-
-    use_bf16 = args.bf16 and dist.device.type == "cuda"
     if dist.is_main:
         reads = ", ".join(f"{k} x{v:.2f}" for k, v in stream.epochs().items())
         print(f"{total} steps of {global_batch} x {args.seq_len} tokens; the mixture plan reads each source: {reads}",
               flush=True)
+
+    use_bf16 = args.bf16 and dist.device.type == "cuda"
     model = wrap_model(Transformer(config).to(dist.device), dist, bf16=use_bf16,
                        activation_checkpointing=args.activation_checkpointing, compile=args.compile)
     optimizer = build_optimizer(model, lr=args.lr, weight_decay=args.weight_decay, betas=(args.beta1, args.beta2))
@@ -159,47 +167,34 @@ def main(args: Args) -> Path:
             print(f"resumed from {latest} (step {state.step}, stage {state.stage})", flush=True)
     monitor = Monitor(out, enabled=dist.is_main, total_steps=total, tensorboard=args.tensorboard,
                       wandb_project=args.wandb_project, config=asdict(args), resume_step=state.step)
-    # one GPU: autocast; FSDP2 casts parameters itself (MixedPrecisionPolicy)
+    # one GPU: autocast; under FSDP2 the MixedPrecisionPolicy casts the parameters
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if use_bf16 and not dist.distributed else nullcontext()
     loss_fn = make_loss_fn(model, args, dist.device, autocast)
     peak = peak_flops(torch.cuda.get_device_name()) if dist.device.type == "cuda" else None
     flops_per_token = 6 * config.num_params(active=True) + 12 * config.num_layers * config.hidden_size * args.seq_len
-    sample = lambda prompts: greedy_continuations(model, tokenizer, prompts, max_new_tokens=args.sample_tokens)
+    mfu_per_token_s = flops_per_token / (peak * dist.world_size) if peak else None
 
     model.train()
     while state.step < total:
         t0 = time.perf_counter()
-        first = state.samples + dist.rank * args.micro_batch
-        # micro-batch m of rank r holds samples [m*world + r] of the global batch: one process with world x the
-        # accumulation sees the very same micro-batches, so 1-process and N-process runs match.
-        micro = [torch.from_numpy(stream.batch(first + m * dist.world_size * args.micro_batch, args.micro_batch))
-                 for m in range(args.grad_accum)]
+        micro = rank_micro_batches(stream, state.samples, args, dist)
         result = train_step(model, optimizer, scheduler, micro, loss_fn, max_grad_norm=args.max_grad_norm,
                             spikes=spikes)
         state.stage = stream.stage_of(state.samples)
         state.samples += global_batch
         state.step += 1
-        dt = time.perf_counter() - t0
         load = result.pop("expert_load", None)
         metrics = {**result, "stage": state.stage, "stage_name": stream.mixture.stages[state.stage].name,
-                   "tokens": state.samples * args.seq_len, "tokens_per_s": global_batch * args.seq_len / dt}
-        if peak:
-            metrics["mfu"] = flops_per_token * metrics["tokens_per_s"] / (peak * dist.world_size)
+                   "tokens": state.samples * args.seq_len,
+                   "tokens_per_s": global_batch * args.seq_len / (time.perf_counter() - t0)}
+        if mfu_per_token_s:
+            metrics["mfu"] = metrics["tokens_per_s"] * mfu_per_token_s
         if load is not None:
             metrics.update(expert_load_metrics(load))
         monitor.log(state.step, metrics)
         if state.step % args.log_every == 0 or state.step == total or result["skipped"]:
             monitor.progress(state.step, metrics)
-        if result["skipped"]:
-            state.spikes += 1
-            if args.spike_rollback and state.spikes >= args.spike_rollback and ckpt.latest() is not None:
-                rollback(ckpt, model, optimizer, scheduler, spikes, state, dist.is_main)
-        if state.step % args.ckpt_every == 0 or state.step == total:
-            state.spikes = 0
-            state.extra = {"spikes": spikes.state_dict()}
-            ckpt.save(state, model, optimizer, scheduler)
-        if args.sample_every and (state.step % args.sample_every == 0 or state.step == total):
-            monitor.samples(state.step, sample(list(SAMPLE_PROMPTS)))
+        after_step(args, state, result, total, ckpt, model, optimizer, scheduler, spikes, monitor, tokenizer, dist)
 
     if args.export:
         export(model, config, out / "hf", args.tokenizer, dist.is_main)
@@ -211,6 +206,21 @@ def main(args: Args) -> Path:
     monitor.close()
     teardown_distributed()
     return out
+
+
+def after_step(args, state, result, total, ckpt, model, optimizer, scheduler, spikes, monitor, tokenizer, dist):
+    """Spike bookkeeping (and rollback), checkpoint, sample generations."""
+    if result["skipped"]:
+        state.spikes += 1
+        if args.spike_rollback and state.spikes >= args.spike_rollback and ckpt.latest() is not None:
+            rollback(ckpt, model, optimizer, scheduler, spikes, state, dist.is_main)
+    if state.step % args.ckpt_every == 0 or state.step == total:
+        state.spikes = 0
+        state.extra = {"spikes": spikes.state_dict()}
+        ckpt.save(state, model, optimizer, scheduler)
+    if args.sample_every and (state.step % args.sample_every == 0 or state.step == total):
+        outs = greedy_continuations(model, tokenizer, list(SAMPLE_PROMPTS), max_new_tokens=args.sample_tokens)
+        monitor.samples(state.step, outs)
 
 
 def rollback(ckpt, model, optimizer, scheduler, spikes, state: TrainState, is_main: bool) -> None:

@@ -28,3 +28,14 @@ def tiny_run(tmp_path_factory, data_dir):
         write_shards(ids, base / "shards" / name, vocab_size=len(tok), eos_id=tok.eos_token_id,
                      bos_id=tok.bos_token_id, tokenizer=fp)
     return base / "tokenizer", mixture_toml(base / "mixture.toml")
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """In-process app runs on one thread: a shared 2-core machine makes spinning OpenMP threads crawl."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -139,3 +139,25 @@ def test_bad_inputs_stop_before_any_step(tiny_run, tmp_path):
     with pytest.raises(FileNotFoundError, match="source 'first'"):
         app.main(args_for(app, tiny_run, tmp_path / "m", mixture=str(bad_mix)))
     assert not (tmp_path / "v").exists() and not (tmp_path / "t").exists() and not (tmp_path / "m").exists()
+
+
+def test_repeated_spikes_roll_back_to_the_last_checkpoint(tiny_run, tmp_path, monkeypatch, capsys):
+    app = load_app("pretrain")
+    real = app.train_step
+    calls = {"n": 0}
+
+    def spiky(model, optimizer, scheduler, micro, loss_fn, **kw):
+        calls["n"] += 1
+        if calls["n"] in (5, 6):  # steps 5 and 6 spike: their updates are dropped
+            optimizer.zero_grad(set_to_none=True)
+            return {"loss": 50.0, "grad_norm": 1.0, "lr": optimizer.param_groups[0]["lr"], "skipped": 1.0}
+        return real(model, optimizer, scheduler, micro, loss_fn, **kw)
+
+    monkeypatch.setattr(app, "train_step", spiky)
+    run = tmp_path / "run"
+    app.main(args_for(app, tiny_run, run, max_steps=8, ckpt_every=3, spike_rollback=2, sample_every=0))
+    printed = capsys.readouterr().out
+    assert "rolled back to" in printed and "step-00000003" in printed
+    recs = read_metrics(run / "metrics.jsonl")
+    assert [r["step"] for r in recs] == list(range(1, 9)) and [r["skipped"] for r in recs][4:6] == [1.0, 1.0]
+    assert recs[-1]["tokens"] == 8 * 2 * 32  # the data position kept moving: the spiking batches are not replayed

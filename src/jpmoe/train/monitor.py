@@ -117,6 +117,10 @@ class Monitor:
             return None
         fig, ax = plt.subplots(figsize=(7, 4))
         ax.plot([r["step"] for r in recs], [r["loss"] for r in recs], lw=1)
+        for prev, rec in zip(recs, recs[1:]):  # mark the stage switches
+            if rec.get("stage") != prev.get("stage"):
+                ax.axvline(rec["step"], color="grey", ls="--", lw=0.8)
+                ax.text(rec["step"], ax.get_ylim()[1], f" {rec.get('stage_name', '')}", va="top", fontsize=8)
         ax.set_xlabel("step")
         ax.set_ylabel("training loss")
         ax.set_title(self.dir.name)

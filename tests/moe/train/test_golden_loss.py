@@ -37,7 +37,12 @@ def loss_curve() -> list[float]:
 
 
 def test_golden_loss_curve():
-    losses = loss_curve()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one thread: the same sums on any machine, and no spinning on a shared CPU
+    try:
+        losses = loss_curve()
+    finally:
+        torch.set_num_threads(threads)
     if os.environ.get("JPLLM_REGEN_GOLDEN"):
         GOLDEN.write_text("".join(f"{i + 1} {v:.6f}\n" for i, v in enumerate(losses)))
     want = [float(line.split()[1]) for line in GOLDEN.read_text().splitlines()]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from jpmoe.train import SpikeDetector, build_scheduler, expert_load_metrics, train_step
@@ -32,6 +33,7 @@ def test_accumulation_equals_one_big_batch():
     assert r2["aux"] == 1.0 and r2["skipped"] == 0.0
 
 
+@pytest.mark.filterwarnings("ignore:Seems like `optimizer.step\\(\\)` has been overridden")
 def test_clipping_reports_the_norm_before_clipping():
     model, opt, sched = make()
     x, y = torch.randn(8, 6), 100 * torch.randn(8, 3)
