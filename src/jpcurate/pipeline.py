@@ -128,18 +128,22 @@ def run_pipeline(
         st.docs_out += len(live)
         st.bytes_out += sum(sizes[i] for i in live)
     kept, rejected = [], []
+    values: dict[str, list] = {}
     for i, d in enumerate(docs):
         for k, v in d.values.items():
-            if k.startswith("n_") and isinstance(v, int):
+            t = type(v)
+            if t is int and k.startswith("n_"):
                 stats.sums[k] = stats.sums.get(k, 0) + v
-            else:
-                stats.add_value(k, v)
+            elif t is float or t is int:
+                values.setdefault(k, []).append(v)
         if d.reason is None:
             kept.append(d)
             stats.bytes_kept += sizes[i]
         else:
             rejected.append(d)
             stats.add_rejection(d.reason, d.id, d.detail)
+    for k, vs in values.items():
+        stats.add_values(k, vs)
     stats.kept += len(kept)
     stats.rejected += len(rejected)
     return kept, rejected, stats

@@ -9,10 +9,11 @@ Probability of character w after history h (Chen & Goodman 1999, interpolated KN
 with raw counts at the highest order, continuation counts N1+(. g) below it, D_n = n1 / (n1 + 2 n2). When the
 history h was never seen, p_n = p_{n-1} (alpha 0, gamma 1).
 
-Storage: for each order n >= 2 two hashed tables — `alpha[slot(h w)]` and `gamma[slot(h)]`, float16 on disk, each
-with an 8-bit fingerprint to tell an empty or foreign slot from ours (collisions inside a table keep the more
-frequent entry); in memory value and fingerprint are packed into one float32 so a lookup is one gather — and a
-dense unigram array. Unknown characters share the UNK probability with `UNK_SPREAD` others. n-gram hashes are a
+Storage: one hashed table per k = 2..order keyed by k-grams, each slot holding alpha_k of the k-gram and gamma_{k+1}
+of the k-gram as a history (float16 on disk) and an 8-bit fingerprint that tells an empty or foreign slot from ours
+(collisions keep the more frequent key); in memory a slot is a row of two float32 with the fingerprint in the low
+byte of alpha, so each order costs one row gather per character. Unigrams and one-character histories are dense.
+Unknown characters share the UNK probability with `UNK_SPREAD` others. n-gram hashes are a
 uint64 polynomial over character ids, so scoring a batch is a handful of vectorised numpy operations per order,
 no Python loop per character.
 
@@ -65,70 +66,73 @@ def fingerprints(h: np.ndarray, bits: int) -> np.ndarray:
         return ((((h * SLOT_MUL) >> np.uint64(56 - bits)) & np.uint64(255)) | np.uint64(1)).astype(np.uint8)
 
 
-def pack(values: np.ndarray, fps: np.ndarray) -> np.ndarray:
-    """float32 values whose lowest 8 mantissa bits hold the fingerprint (relative error < 2^-15)."""
-    v = values.astype(np.float32).view(np.uint32) & np.uint32(0xFFFFFF00)
-    return (v | fps.astype(np.uint32)).view(np.float32)
+def pack_table(alpha: np.ndarray, gamma: np.ndarray, fps: np.ndarray) -> np.ndarray:
+    """(2^bits, 2) float32 rows (alpha, gamma); alpha's lowest mantissa byte holds the fingerprint (relative error
+    < 2^-15), so one row gather gives both values and the key check."""
+    a = (alpha.astype(np.float32).view(np.uint32) & np.uint32(0xFFFFFF00)) | fps.astype(np.uint32)
+    return np.stack([a.view(np.float32), gamma.astype(np.float32)], axis=1)
 
 
 def lookup(table: np.ndarray, bits: int, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(values, found) for hashes h in a packed table: one multiply, one gather, one byte compare."""
+    """(alpha, gamma) for hashes h: one multiply, one 8-byte gather, one byte compare; a missing key gives
+    alpha 0 (unseen n-gram) and gamma 1 (unseen history: back off unchanged). `table` is the packed (2^bits, 2)
+    float32 array seen as (2^bits,) uint64 (a 1-D take is ~20x faster than a 2-D row gather)."""
     with np.errstate(over="ignore"):
         m = h * SLOT_MUL
-        v = table[(m >> np.uint64(64 - bits)).astype(np.intp)]
+        rows = np.take(table, (m >> np.uint64(64 - bits)).astype(np.intp))  # (L,) uint64 = (alpha, gamma)
         fp = (m >> np.uint64(56 - bits)).astype(np.uint8)  # the low byte: bits (56-bits)..(63-bits) of m
     fp |= np.uint8(1)
-    return v, v.view(np.uint8)[0::4] == fp  # little-endian: byte 0 of each float32 holds the fingerprint
+    found = rows.astype(np.uint8) == fp  # little-endian: the lowest byte of the row is alpha's fingerprint byte
+    pair = rows.view(np.float32).reshape(-1, 2)
+    return np.where(found, pair[:, 0], np.float32(0.0)), np.where(found, pair[:, 1], np.float32(1.0))
 
 
 @dataclass
 class CharLM:
+    """Tables: for k = 2..order, `tables[k] = (alpha_k, gamma_{k+1}, fingerprint)` keyed by the k-gram (as an n-gram
+    of order k and as the history of order k+1), float16/uint8 arrays of 2^bits slots; `gamma2` is dense over
+    character ids (histories of one character)."""
+
     order: int
     vocab: np.ndarray  # (V,) uint32 code points; ids 0 (UNK) and 1 (BOS) are reserved (code point 0)
     unigram: np.ndarray  # (V,) float32 p_1
-    alpha: dict[int, np.ndarray]  # order -> (2^bits,) float16
-    alpha_fp: dict[int, np.ndarray]  # order -> (2^bits,) uint8
-    gamma: dict[int, np.ndarray]
-    gamma_fp: dict[int, np.ndarray]
+    gamma2: np.ndarray  # (V,) float32 gamma_2 of each one-character history (1 = unseen)
+    tables: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]
     percentiles: dict[str, float] = field(default_factory=dict)  # "10" -> perplexity at that percentile
     meta: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self._alpha = {n: pack(self.alpha[n], self.alpha_fp[n]) for n in self.alpha}
-        self._gamma = {n: pack(self.gamma[n], self.gamma_fp[n]) for n in self.gamma}
-        self._bits = {n: (int(np.log2(len(self.alpha[n]))), int(np.log2(len(self.gamma[n])))) for n in self.alpha}
-        self._unigram = self.unigram.astype(np.float32)
         if sys.byteorder != "little":  # the packed fingerprint is read as the first byte of each float32
             raise RuntimeError("jpcurate.lm needs a little-endian machine")
+        self._tab = {k: pack_table(*t).view(np.uint64).ravel() for k, t in self.tables.items()}
+        self._bits = {k: int(np.log2(len(t[0]))) for k, t in self.tables.items()}
+        self._unigram = self.unigram.astype(np.float32)
+        self._gamma2 = self.gamma2.astype(np.float32)
         self._lookup = np.full(MAX_CP, UNK, dtype=np.int32)
         cps = self.vocab.astype(np.int64)
         ok = (cps > 0) & (cps < MAX_CP)
         self._lookup[cps[ok]] = np.arange(len(cps), dtype=np.int32)[ok]
         self._lookup[ord("1") : ord("9") + 1] = self._lookup[ord("0")]
+        self._lookup[0] = BOS  # NUL separates documents in a batch
 
     # ---- encoding -------------------------------------------------------------------------------------------
     def encode(self, text: str) -> np.ndarray:
         """(N,) int64 character ids (digits as 0, unknown characters as UNK)."""
-        cps = codepoints(text).astype(np.int64)
-        return self._lookup[np.minimum(cps, MAX_CP - 1)]
+        return self._lookup[np.minimum(codepoints(text), MAX_CP - 1)].astype(np.int64)
 
     # ---- scoring --------------------------------------------------------------------------------------------
     def log_probs(self, ids: np.ndarray, hist: np.ndarray) -> np.ndarray:
         """Natural-log probabilities of ids[i] given up to hist[i] previous ids (hist = distance to the BOS).
-        Vectorised over all positions: per order two packed-table lookups and an interpolation."""
+        Vectorised over all positions: one row lookup per order, then the interpolation from order 1 up."""
         hs = ngram_hash_table(ids, self.order)
+        alpha, gamma = {}, {1: self._gamma2[ids]}
+        for k in range(2, self.order + 1):
+            alpha[k], gamma[k] = lookup(self._tab[k], self._bits[k], hs[k])
         p = self._unigram[ids]
-        q = p[1:]  # position i >= 1 has a history; view into p
+        q = p[1:]  # position i >= 1 has a history; a view into p
         for n in range(2, self.order + 1):
-            abits, gbits = self._bits[n]
-            gv, seen = lookup(self._gamma[n], gbits, hs[n - 1][:-1])
-            av, hit = lookup(self._alpha[n], abits, hs[n][1:])
-            seen &= hist[1:] >= n - 1
-            hit &= seen
-            gv[~seen] = 1.0  # unseen history: p_n = p_{n-1}
-            av[~hit] = 0.0
-            q *= gv
-            q += av
+            # p_n(i) = alpha_n(n-gram ending at i) + gamma_n(history ending at i-1) * p_{n-1}(i)
+            q[:] = np.where(hist[1:] >= n - 1, alpha[n][1:] + gamma[n - 1][:-1] * q, q)
         p[ids == UNK] *= 1.0 / UNK_SPREAD
         return np.log(np.clip(p, 1e-12, 1.0))
 
@@ -136,9 +140,11 @@ class CharLM:
         """(len(texts),) perplexity of each text (inf for an empty text)."""
         if not texts:
             return np.zeros(0)
-        encoded = [self.encode(t) for t in texts]
-        lens = np.array([len(e) + 1 for e in encoded], dtype=np.int64)  # + BOS
-        ids = np.concatenate([np.concatenate(([BOS], e)).astype(np.int64) for e in encoded])
+        # One encode for the whole batch: documents joined by NUL, which maps to BOS (a NUL inside a text, which
+        # normalisation removes anyway, is replaced by a space first).
+        texts = [t.replace("\x00", " ") if "\x00" in t else t for t in texts]
+        lens = np.fromiter((len(t) + 1 for t in texts), dtype=np.int64, count=len(texts))  # + BOS
+        ids = self.encode("\x00" + "\x00".join(texts))
         starts = np.concatenate(([0], np.cumsum(lens)[:-1]))
         hist = np.arange(len(ids), dtype=np.int64) - np.repeat(starts, lens)
         lp = self.log_probs(ids, hist)
@@ -167,10 +173,9 @@ class CharLM:
 
     # ---- persistence ----------------------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
-        arrays = {"vocab": self.vocab, "unigram": self.unigram}
-        for n in self.alpha:
-            arrays[f"alpha{n}"], arrays[f"alpha_fp{n}"] = self.alpha[n], self.alpha_fp[n]
-            arrays[f"gamma{n}"], arrays[f"gamma_fp{n}"] = self.gamma[n], self.gamma_fp[n]
+        arrays = {"vocab": self.vocab, "unigram": self.unigram, "dense_gamma2": self.gamma2}
+        for k, (a, g, fp) in self.tables.items():
+            arrays[f"table{k}_alpha"], arrays[f"table{k}_gamma"], arrays[f"table{k}_fp"] = a, g, fp
         header = {"order": self.order, "percentiles": self.percentiles, "meta": self.meta}
         arrays["header"] = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
         with open(path, "wb") as f:
@@ -181,14 +186,12 @@ class CharLM:
         with np.load(path, allow_pickle=False) as z:
             header = json.loads(bytes(z["header"]).decode("utf-8"))
             order = header["order"]
-            orders = range(2, order + 1)
-            return cls(order=order, vocab=z["vocab"], unigram=z["unigram"],
-                       alpha={n: z[f"alpha{n}"] for n in orders}, alpha_fp={n: z[f"alpha_fp{n}"] for n in orders},
-                       gamma={n: z[f"gamma{n}"] for n in orders}, gamma_fp={n: z[f"gamma_fp{n}"] for n in orders},
+            tables = {k: (z[f"table{k}_alpha"], z[f"table{k}_gamma"], z[f"table{k}_fp"]) for k in range(2, order + 1)}
+            return cls(order=order, vocab=z["vocab"], unigram=z["unigram"], gamma2=z["dense_gamma2"], tables=tables,
                        percentiles=header["percentiles"], meta=header["meta"])
 
     def summary(self) -> str:
-        sizes = {n: len(self.alpha[n]) for n in self.alpha}
+        sizes = {k: len(t[0]) for k, t in self.tables.items()}
         pct = {k: round(v, 1) for k, v in self.percentiles.items()}
         return (f"CharLM order {self.order}, vocab {len(self.vocab)}, table slots {sizes}, "
                 f"reference perplexity percentiles {pct}, {self.meta}")

@@ -12,10 +12,12 @@ class NaturalnessFilter(Step):
     """Stores `ppl`, `ppl_pct` (percentile in the reference distribution) and `ppl_bucket` (head/middle/tail);
     rejects (`perplexity`) when the perplexity is above the reference's `max_percentile` percentile times
     `factor` (or above `max_ppl` when given). `max_chars` bounds the cost per document: longer documents are
-    scored on their first `max_chars` characters."""
+    scored on a head-and-tail sample of that many characters."""
 
     def __init__(self, *, model_path: str | None = None, max_percentile: float = 99.0, factor: float = 1.0,
                  max_ppl: float | None = None, max_chars: int = 20_000, name: str = "perplexity") -> None:
+        if max_chars < 2:
+            raise ValueError("max_chars must be at least 2")
         self.name, self.model_path, self.max_percentile, self.factor = name, model_path, max_percentile, factor
         self.max_ppl, self.max_chars = max_ppl, max_chars
 
@@ -24,6 +26,14 @@ class NaturalnessFilter(Step):
         from jpcurate.lm import load_model
 
         return load_model(self.model_path)
+
+    def sample(self, text: str) -> str:
+        """The text, or for a longer one its first 2/3 and last 1/3 of `max_chars` characters (junk is often
+        appended at the end)."""
+        if len(text) <= self.max_chars:
+            return text
+        head = self.max_chars * 2 // 3
+        return text[:head] + "\n" + text[len(text) - (self.max_chars - head) :]
 
     def limit(self) -> float:
         if self.max_ppl is not None:
@@ -35,7 +45,7 @@ class NaturalnessFilter(Step):
 
     def apply_batch(self, docs: Sequence[Document]) -> list[Verdict | None]:
         model, limit = self.model, self.limit()
-        ppls = model.perplexities([d.text[: self.max_chars] for d in docs]).tolist()
+        ppls = model.perplexities([self.sample(d.text) for d in docs]).tolist()
         out: list[Verdict | None] = []
         for d, ppl in zip(docs, ppls):
             d.values["ppl"] = round(ppl, 1)

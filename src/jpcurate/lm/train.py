@@ -44,61 +44,75 @@ def _discount(cnt: np.ndarray) -> float:
     return n1 / (n1 + 2 * n2) if n1 + 2 * n2 else 0.5
 
 
-def _table(keys: np.ndarray, values: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _table(keys_a, alpha, w_a, keys_g, gamma, w_g) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One hashed table over the union of n-gram keys (alpha) and history keys (gamma), at most half full."""
+    keys, inv = np.unique(np.concatenate([keys_a, keys_g]), return_inverse=True)
+    na = len(keys_a)
+    a = np.zeros(len(keys))
+    g = np.ones(len(keys))
+    a[inv[:na]] = alpha
+    g[inv[na:]] = gamma
+    w = np.bincount(inv, weights=np.concatenate([w_a, w_g]).astype(np.float64), minlength=len(keys))
     bits = max(10, int(np.ceil(np.log2(max(2 * len(keys), 2)))))
     s = slots(keys, bits)
-    order = np.argsort(weights, kind="stable")  # write ascending: on a collision the most frequent entry stays
-    val = np.zeros(1 << bits, dtype=np.float16)
+    order = np.argsort(w, kind="stable")  # written in ascending weight: on a collision the most frequent key stays
+    ta = np.zeros(1 << bits, dtype=np.float16)
+    tg = np.ones(1 << bits, dtype=np.float16)
     fp = np.zeros(1 << bits, dtype=np.uint8)
-    val[s[order]] = values[order].astype(np.float16)
-    fp[s[order]] = fingerprints(keys[order], bits)
-    return val, fp
+    ta[s[order]], tg[s[order]], fp[s[order]] = a[order], g[order], fingerprints(keys[order], bits)
+    return ta, tg, fp
 
 
 def train(texts: list[str], *, order: int = 5, prune_from: int = 0, min_count: int = 2, max_vocab: int = 8000,
           meta: dict | None = None) -> CharLM:
     vocab = build_vocab(texts, min_count=min_count, max_size=max_vocab)
-    empty = CharLM(order, vocab, np.zeros(len(vocab), np.float32), {}, {}, {}, {})
+    V = len(vocab)
+    empty = CharLM(order, vocab, np.zeros(V, np.float32), np.ones(V, np.float32), {})
     docs = [np.concatenate(([BOS], empty.encode(t))).astype(np.int64) for t in texts if t]
     ids = np.concatenate(docs)
     lens = np.array([len(d) for d in docs], dtype=np.int64)
     hist = np.arange(len(ids)) - np.repeat(np.concatenate(([0], np.cumsum(lens)[:-1])), lens)
     hs = ngram_hash_table(ids, order)
     predicted = hist >= 1  # BOS is context only
-    alpha, alpha_fp, gamma, gamma_fp = {}, {}, {}, {}
+    empty_f = np.zeros(0)
+    empty_k = np.zeros(0, dtype=np.uint64)
+    ngrams: dict[int, tuple] = {}  # k -> (keys, alpha, counts) of the k-grams
+    histories: dict[int, tuple] = {k: (empty_k, empty_f, empty_f) for k in range(1, order + 1)}
+    gamma2 = np.ones(V, dtype=np.float32)
     # Highest order: raw counts. Lower orders: continuation counts from the distinct (n+1)-grams.
     uniq, rep, cnt = _counts(hs[order], predicted & (hist >= order - 1))
     unigram, rep_up = None, rep
     for n in range(order, 0, -1):
         if n < order:
             # each distinct (n+1)-gram contributes 1 to its suffix n-gram
-            suffix = hs[n][rep_up]
-            uniq, inv, cnt = np.unique(suffix, return_inverse=True, return_counts=True)
-            first = np.zeros(len(uniq), dtype=np.int64)
-            first[inv] = rep_up
-            rep = first
+            uniq, inv, cnt = np.unique(hs[n][rep_up], return_inverse=True, return_counts=True)
+            rep = np.zeros(len(uniq), dtype=np.int64)
+            rep[inv] = rep_up
         d = _discount(cnt)
         if n == 1:
-            words = ids[rep]
-            c1 = np.bincount(words, weights=cnt, minlength=len(vocab))
+            c1 = np.bincount(ids[rep], weights=cnt, minlength=V)
             total = c1.sum()
             g0 = d * int((c1 > 0).sum()) / total
-            unigram = (np.maximum(c1 - d, 0) / total + g0 / len(vocab)).astype(np.float32)
+            unigram = (np.maximum(c1 - d, 0) / total + g0 / V).astype(np.float32)
             unigram[BOS] = 0.0
             break
         ctx = hs[n - 1][rep - 1]
         cu, cinv = np.unique(ctx, return_inverse=True)
         c_ctx = np.bincount(cinv, weights=cnt)
-        n1p = np.bincount(cinv)
+        g = d * np.bincount(cinv) / c_ctx
         a = np.maximum(cnt - d, 0) / c_ctx[cinv]
-        g = d * n1p / c_ctx
         keep = cnt > 1 if (prune_from and n >= prune_from) else np.ones(len(cnt), dtype=bool)
-        alpha[n], alpha_fp[n] = _table(uniq[keep], a[keep], cnt[keep])
-        gamma[n], gamma_fp[n] = _table(cu, g, c_ctx)
+        ngrams[n] = (uniq[keep], a[keep], cnt[keep])
+        if n == 2:  # one-character histories: dense by character id (hash of a 1-gram = id + 1)
+            gamma2[(cu - np.uint64(1)).astype(np.int64)] = g
+        else:  # a history seen once had only pruned continuations: drop it too (full back-off)
+            hk = c_ctx > 1 if (prune_from and n >= prune_from) else np.ones(len(cu), dtype=bool)
+            histories[n - 1] = (cu[hk], g[hk], c_ctx[hk])
         rep_up = rep  # positions of the distinct n-grams, for the next lower order's continuation counts
+    tables = {k: _table(*ngrams[k], *histories[k]) for k in range(2, order + 1)}
     info = {"train_docs": len(docs), "train_chars": int(predicted.sum()), "prune_from": prune_from,
             **(meta or {})}
-    return CharLM(order, vocab, unigram, alpha, alpha_fp, gamma, gamma_fp, meta=info)
+    return CharLM(order, vocab, unigram, gamma2, tables, meta=info)
 
 
 def calibrate(model: CharLM, texts: list[str]) -> None:
