@@ -56,6 +56,6 @@ def ja_web(*, mecab: bool = False) -> Pipeline:
     if use_mecab:
         from jpcurate.rules.words import NounRatio
 
-        steps.append(NounRatio(hi=0.8, sample_chars=300))
+        steps.append(NounRatio(hi=0.8, sample_chars=150))
     steps += [NaturalnessFilter(max_percentile=99, factor=2.0, max_chars=1500), MaskPII()]
     return Pipeline(steps, name="ja-web")
