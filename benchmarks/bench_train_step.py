@@ -10,7 +10,9 @@ One optimiser step = forward, loss, backward, AdamW update, on the same token ba
 - transformers: `MixtralForCausalLM(input_ids, labels=..., output_router_logits=True)` (its loss includes the
   router aux loss), converted from our weights with jpmoe.hf, the same AdamW.
 
-Tokens/s = batch x seq_len / step time, median of `--repeats` after 2 warm-up steps. On CUDA: bf16 autocast and
+Tokens/s = batch x seq_len / step time, median of `--repeats` (ours and theirs interleaved) after 2 warm-up steps;
+`--threads` sets torch's CPU threads (OpenMP waits passively, so a busy machine does not make spinning threads
+crawl). On CUDA: bf16 autocast and
 MFU = 6 N_active T + 12 L H S T FLOPs per step / (time x bf16 peak). Writes
 benchmarks/results/train_step-<date>-<machine>.md and .json.
 """
@@ -28,7 +30,9 @@ from contextlib import nullcontext
 from datetime import date
 from pathlib import Path
 
-import torch
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch starts its OpenMP pool
+
+import torch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -58,24 +62,31 @@ def build(preset: str, overrides: dict, device):
 
     hf_cfg = {k: v for k, v in config_to_hf(config).items() if k not in ("architectures", "model_type", "jpmoe")}
     theirs = MixtralForCausalLM(MixtralConfig(**hf_cfg)).to(device)
-    missing, unexpected = theirs.load_state_dict(to_hf_state_dict(ours.state_dict(), config), strict=False)
+    missing, unexpected = theirs.load_state_dict(to_hf_state_dict(ours.state_dict(), config, fused=True), strict=False)
     assert not [k for k in missing if "rotary" not in k] and not unexpected, (missing, unexpected)
     return config, ours, theirs
 
 
-def time_steps(step, repeats: int, device) -> float:
+def _timed(step, device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - t0
+
+
+def time_pair(ours, theirs, repeats: int, device) -> tuple[float, float]:
+    """Median step seconds of each, repeats interleaved so that load from other processes hits both alike."""
     for _ in range(2):
-        step()
-    times = []
+        ours()
+        theirs()
+    a, b = [], []
     for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        step()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        a.append(_timed(ours, device))
+        b.append(_timed(theirs, device))
+    return statistics.median(a), statistics.median(b)
 
 
 def our_step(model, tokens, autocast):
@@ -110,8 +121,8 @@ def measure(case, repeats: int, device) -> dict:
     config, ours, theirs = build(preset, overrides, device)
     tokens = torch.randint(0, config.vocab_size, (batch, seq + 1), device=device)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
-    t_ours = time_steps(our_step(ours, tokens, autocast), repeats, device)
-    t_theirs = time_steps(their_step(theirs, tokens, autocast), repeats, device)
+    t_ours, t_theirs = time_pair(our_step(ours, tokens, autocast), their_step(theirs, tokens, autocast), repeats,
+                                 device)
     n_tok = batch * seq
     row = {"case": name, "batch": batch, "seq_len": seq, "params": config.num_params(),
            "ours_tok_s": n_tok / t_ours, "hf_tok_s": n_tok / t_theirs, "speedup": t_theirs / t_ours}
@@ -139,8 +150,11 @@ def table(rows: list[dict], machine: str, dtype: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     out_dir = ROOT / "benchmarks" / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
     runs = [("cpu", torch.device("cpu"), CPU_CASES, "float32")]
