@@ -3,8 +3,9 @@
 Same semantics as `jpmoe.kernels.moe_mlp.moe_mlp_reference` (its test oracle), built for CPU throughput:
 - (token, expert) pairs are sorted by expert once; each expert multiplies contiguous row slices;
 - the gate and up projections are one matmul against the fused (2I, H) weight;
-- each expert's slice is zero-padded to a multiple of ALIGN_ROWS and processed in chunks of CHUNK_ROWS rows, so
-  the SwiGLU and its derivative run on cache-resident data and the matmuls see a handful of distinct shapes;
+- each expert's slice is zero-padded to a bucketed row count, so the matmuls see a handful of distinct shapes;
+- matmuls run per expert slice, the SwiGLU and its derivative once over the whole buffer (a few large ops rather
+  than a few per expert: each op costs a thread synchronisation, which hurts most with E=64 on a busy machine);
 - the backward writes each expert's weight gradient in place (no full-size zero tensors per expert, which is
   where autograd through `w[e]` indexing spends most of its time) and uses one fused silu derivative;
 - the combine is a deterministic gather + sum over K (no index_add), forward and backward.
@@ -18,7 +19,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-CHUNK_ROWS = 4096  # rows per chunk; smaller chunks keep the elementwise ops in cache but cost matmul efficiency
+CHUNK_ROWS = 4096  # most rows per matmul call (bounds the temporary of one call; tests set it small)
 
 
 def align_rows(n: int) -> int:
@@ -52,16 +53,23 @@ class _Layout:
         is_pad = torch.ones(self.rows, dtype=torch.bool, device=flat.device)
         is_pad[self.sorted_slot] = False
         self.pad_slots = is_pad.nonzero().squeeze(1)  # padding rows, zeroed in every scattered buffer
+        self.slot_pair = torch.zeros(self.rows, dtype=torch.long, device=flat.device)  # pair at each row, 0 on pads
+        self.slot_pair[self.sorted_slot] = self.sorted_pair
         self.empty_experts = [e for e, n in enumerate(padded.tolist()) if n == 0]
         self.chunks = []
         for e, (s, n) in enumerate(zip(pstart.tolist(), padded.tolist())):
             self.chunks += [(e, slice(r, min(r + CHUNK_ROWS, s + n))) for r in range(s, s + n, CHUNK_ROWS)]
 
-    def scatter(self, src: torch.Tensor, sorted_rows: torch.Tensor) -> torch.Tensor:
-        """Padded buffer (rows, N) with src[sorted_rows[i]] at sorted_slot[i] and zeros in the padding."""
-        out = src.new_empty(self.rows, src.shape[1])
-        out.index_copy_(0, self.sorted_slot, src.index_select(0, sorted_rows))
-        return out.index_fill_(0, self.pad_slots, 0)
+    def scatter(self, src: torch.Tensor, rows_of_slots: torch.Tensor) -> torch.Tensor:
+        """Padded buffer (rows, N) = src[rows_of_slots] with zeros in the padding rows (one gather, no copy)."""
+        return src.index_select(0, rows_of_slots).index_fill_(0, self.pad_slots, 0)
+
+
+def _per_expert_mm(a: torch.Tensor, w: torch.Tensor, lay: _Layout, out: torch.Tensor, transpose: bool):
+    """out[rows of e] = a[rows of e] @ (w[e].t() if transpose else w[e]) for every expert's padded slice."""
+    for e, r in lay.chunks:
+        torch.mm(a[r], w[e].t() if transpose else w[e], out=out[r])
+    return out
 
 
 class GroupedMoEMLP(torch.autograd.Function):
@@ -71,14 +79,10 @@ class GroupedMoEMLP(torch.autograd.Function):
         E, two_i, H = w_gate_up.shape
         inter = two_i // 2
         lay = _Layout(experts, E)
-        token = lay.sorted_pair // K  # (P,) token of each sorted pair
-        xs = lay.scatter(x, token)  # (rows, H) padded, expert-sorted inputs
-        hs = x.new_empty(lay.rows, two_i)  # pre-activations gate | up, kept for the backward
-        ys = x.new_empty(lay.rows, H)  # unweighted expert outputs
-        for e, r in lay.chunks:
-            h = torch.mm(xs[r], w_gate_up[e].t(), out=hs[r])  # (R, 2I)
-            a = F.silu(h[:, :inter]).mul_(h[:, inter:])  # (R, I)
-            torch.mm(a, w_down[e].t(), out=ys[r])  # (R, H)
+        xs = lay.scatter(x, lay.slot_pair // K)  # (rows, H) padded, expert-sorted inputs
+        hs = _per_expert_mm(xs, w_gate_up, lay, x.new_empty(lay.rows, two_i), True)  # (rows, 2I) gate | up
+        a = F.silu(hs[:, :inter]).mul_(hs[:, inter:])  # (rows, I); whole-buffer ops: few ops, few thread syncs
+        ys = _per_expert_mm(a, w_down, lay, x.new_empty(lay.rows, H), True)  # (rows, H) unweighted outputs
         w = weights.to(x.dtype)
         y = ys.index_select(0, lay.slot).view(T, K, H)  # (T, K, H) back in token order
         out = torch.bmm(w.unsqueeze(1), y).squeeze(1)  # (T, H) = sum_k w[t, k] * y[t, k]
@@ -92,29 +96,27 @@ class GroupedMoEMLP(torch.autograd.Function):
         lay = ctx.lay
         T, K = w.shape
         inter, H = hs.shape[1] // 2, x.shape[1]
-        token = lay.sorted_pair // K
-        go = lay.scatter(grad_out.contiguous(), token)  # (rows, H) output gradient of each pair's token
+        go = lay.scatter(grad_out.contiguous(), lay.slot_pair // K)  # (rows, H) output gradient of each pair's token
         grad_w = (go * ys).sum(1).index_select(0, lay.slot).view(T, K)  # <g[t], y[t, k]>
-        w_rows = lay.scatter(w.reshape(-1, 1), lay.sorted_pair)  # (rows, 1), 0 on padding
-        gy = go.mul_(w_rows)  # (rows, H) gradient of each expert output
+        gy = go.mul_(lay.scatter(w.reshape(-1, 1), lay.slot_pair))  # (rows, H), times w; 0 on padding
+        ga = _per_expert_mm(gy, w_down, lay, torch.empty_like(hs[:, :inter]), False)  # (rows, I) d activation
+        gate, up = hs[:, :inter], hs[:, inter:]
+        silu = F.silu(gate)
+        dh = torch.empty_like(hs)  # (rows, 2I)
+        torch.mul(ga, silu, out=dh[:, inter:])  # d/d up
+        torch.ops.aten.silu_backward(ga.mul_(up), gate, grad_input=dh[:, :inter])  # d/d gate
+        act = silu.mul_(up)  # (rows, I) the forward activation, recomputed
         g_gate_up, g_down = torch.empty_like(w_gate_up), torch.empty_like(w_down)
         for e in lay.empty_experts:  # experts no token chose get zero gradients
             g_gate_up[e].zero_()
             g_down[e].zero_()
-        gxs = torch.empty_like(gy)  # (rows, H)
         first = set()
         for e, r in lay.chunks:
-            gate, up = hs[r, :inter], hs[r, inter:]
-            ga = torch.mm(gy[r], w_down[e])  # (R, I) gradient of the activation
-            silu = F.silu(gate)
-            dh = torch.empty_like(hs[r])  # (R, 2I)
-            torch.mul(ga, silu, out=dh[:, inter:])  # d/d up
-            torch.ops.aten.silu_backward(ga.mul_(up), gate, grad_input=dh[:, :inter])  # d/d gate
             beta = 1 if e in first else 0  # the first chunk of an expert writes, later ones accumulate
             first.add(e)
-            g_down[e].addmm_(gy[r].t(), silu.mul_(up), beta=beta)  # (H, I) = beta * . + gy^T a
-            g_gate_up[e].addmm_(dh.t(), xs[r], beta=beta)  # (2I, H) = beta * . + dh^T x
-            torch.mm(dh, w_gate_up[e], out=gxs[r])  # (R, H)
+            g_down[e].addmm_(gy[r].t(), act[r], beta=beta)  # (H, I) = beta * . + gy^T a
+            g_gate_up[e].addmm_(dh[r].t(), xs[r], beta=beta)  # (2I, H) = beta * . + dh^T x
+        gxs = _per_expert_mm(dh, w_gate_up, lay, torch.empty_like(gy), False)  # (rows, H)
         grad_x = gxs.index_select(0, lay.slot).view(T, K, H).sum(1)  # (T, H)
         return grad_x, g_gate_up, g_down, grad_w.to(ctx.weights_dtype), None
 

@@ -1,0 +1,228 @@
+"""Our MoE block against transformers' MixtralSparseMoeBlock (same weights), forward and forward+backward.
+
+transformers 5.x selects the expert computation with `config._experts_implementation` (the
+`experts_implementation=` argument of from_pretrained): "eager" (a Python loop over experts with index_add),
+"grouped_mm" (torch._grouped_mm, the default on CPU) and "batched_mm" (gathers one weight matrix per
+(token, expert) pair: run only where that copy fits in memory); "deepgemm"/"sonicmoe" are GPU-only kernels and
+are not run. The ceiling is a dense `x @ W.t()` matmul of the same dtype, hidden and intermediate sizes, measured
+in the same run. FLOPs counted: 6*T*K*H*I forward (gate+up and down projections), 3x that forward+backward.
+
+    .venv/bin/python benchmarks/bench_moe_layer.py            # default grid (a few minutes on 2 cores)
+    .venv/bin/python benchmarks/bench_moe_layer.py --full     # tokens 512..8192, E 8/64, K 2..8, H 512/1024
+Writes benchmarks/results/moe_layer-<date>-<machine>.md and .json. On a CUDA machine it also runs there, with
+our Triton kernels as one more provider.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from jpmoe import ModelConfig
+from jpmoe.moe import MoE
+
+HF_IMPLS = ("eager", "grouped_mm", "batched_mm")
+DEFAULT = [  # (tokens, E, K, H, I)
+    (4096, 8, 2, 512, 1024),  # the issue's reference row
+    (2048, 64, 8, 512, 256),  # fine-grained
+    (1024, 8, 2, 1024, 2048),
+]
+FULL = [(t, e, k, h, i) for t in (512, 2048, 8192) for (e, k, i) in ((8, 2, 1024), (64, 8, 256), (64, 2, 512))
+        for h in (512, 1024)]
+
+
+@dataclass
+class Row:
+    device: str
+    dtype: str
+    tokens: int
+    experts: int
+    k: int
+    hidden: int
+    inter: int
+    mode: str  # "fwd" | "fwd+bwd"
+    ms: dict  # provider -> median milliseconds
+    ceiling_gflops: float
+
+    @property
+    def flop(self) -> float:
+        f = 6 * self.tokens * self.k * self.hidden * self.inter
+        return f if self.mode == "fwd" else 3 * f
+
+
+def sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def median_ms(fn, device: str, repeats: int, min_seconds: float = 0.0) -> float:
+    fn()  # warm-up (also oneDNN JIT and autotuning)
+    sync(device)
+    times = []
+    t_end = time.perf_counter() + min_seconds
+    while len(times) < repeats or time.perf_counter() < t_end:
+        t0 = time.perf_counter()
+        fn()
+        sync(device)
+        times.append(time.perf_counter() - t0)
+    return 1e3 * statistics.median(times)
+
+
+def matmul_gflops(tokens: int, hidden: int, inter: int, dtype, device: str, repeats: int) -> float:
+    """Dense ceiling: (tokens, H) @ (H, 2I), the shape of the gate-up projection without routing."""
+    a = torch.randn(tokens, hidden, dtype=dtype, device=device)
+    b = torch.randn(2 * inter, hidden, dtype=dtype, device=device)
+    ms = median_ms(lambda: a @ b.t(), device, repeats)
+    return 2 * tokens * hidden * 2 * inter / ms / 1e6
+
+
+def build(shape, dtype, device):
+    from transformers import MixtralConfig
+    from transformers.models.mixtral.modeling_mixtral import MixtralSparseMoeBlock
+
+    T, E, K, H, inter = shape
+    hf_cfg = MixtralConfig(hidden_size=H, intermediate_size=inter, num_local_experts=E, num_experts_per_tok=K)
+    hf = MixtralSparseMoeBlock(hf_cfg)
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in hf.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * 0.05)
+    hf = hf.to(device=device, dtype=dtype)
+    ours = {}
+    for kernels in (["torch", "triton"] if device == "cuda" else ["torch"]):
+        cfg = ModelConfig(hidden_size=H, intermediate_size=inter, num_heads=1, num_kv_heads=1, num_experts=E,
+                          experts_per_token=K, kernels=kernels)
+        m = MoE(cfg).to(device=device, dtype=dtype)
+        with torch.no_grad():
+            m.router.weight.copy_(hf.gate.weight)
+            m.w_gate_up.copy_(hf.experts.gate_up_proj)
+            m.w_down.copy_(hf.experts.down_proj)
+        ours[f"ours-{kernels}"] = m
+    x = torch.randn(1, T, H, generator=g).to(device=device, dtype=dtype)
+    return hf, hf_cfg, ours, x
+
+
+def step(module, x, grad, backward: bool, is_ours: bool):
+    def run():
+        for p in module.parameters():
+            p.grad = None
+        xi = x.detach().requires_grad_(backward)
+        y = module(xi)[0] if is_ours else module(xi)
+        if backward:
+            y.backward(grad)
+    return run
+
+
+def bench_shape(shape, dtype, device, repeats, ceilings) -> list[Row]:
+    T, E, K, H, inter = shape
+    hf, hf_cfg, ours, x = build(shape, dtype, device)
+    grad = torch.randn_like(x)
+    key = (H, inter, dtype)
+    if key not in ceilings:
+        ceilings[key] = matmul_gflops(4096, H, inter, dtype, device, repeats)
+    rows = []
+    for backward in (False, True):
+        ms = {}
+        for name, m in ours.items():
+            with torch.no_grad() if not backward else torch.enable_grad():
+                ms[name] = median_ms(step(m, x, grad, backward, True), device, repeats)
+        for impl in HF_IMPLS:
+            gathered_bytes = T * K * 3 * H * inter * x.element_size()
+            if impl == "batched_mm" and gathered_bytes > 2**30:
+                continue  # it copies one (2I, H) + (H, I) weight per pair: too large here
+            hf_cfg._experts_implementation = impl
+            with torch.no_grad() if not backward else torch.enable_grad():
+                ms[f"hf-{impl}"] = median_ms(step(hf, x, grad, backward, False), device, repeats)
+        rows.append(Row(device, str(dtype).removeprefix("torch."), T, E, K, H, inter,
+                        "fwd+bwd" if backward else "fwd", ms, ceilings[key]))
+        print(format_row(rows[-1]), flush=True)
+    return rows
+
+
+HEADER = ("| device | dtype | T | E | K | H | I | pass | ours ms | hf eager ms | hf grouped_mm ms | hf batched_mm ms "
+          "| ours / best HF | ours GFLOP/s | matmul GFLOP/s | % of matmul |\n" + "|---" * 16 + "|")
+
+
+def format_row(r: Row) -> str:
+    ours = r.ms["ours-torch"]
+    hf = {k: v for k, v in r.ms.items() if k.startswith("hf-")}
+    best = min(hf.values())
+    gflops = r.flop / ours / 1e6
+    extra = f" (triton {r.ms['ours-triton']:.1f})" if "ours-triton" in r.ms else ""
+
+    def cell(k):
+        return f"{r.ms[k]:.1f}" if k in r.ms else "skip"
+
+    return (f"| {r.device} | {r.dtype} | {r.tokens} | {r.experts} | {r.k} | {r.hidden} | {r.inter} | {r.mode} "
+            f"| {ours:.1f}{extra} | {cell('hf-eager')} | {cell('hf-grouped_mm')} | {cell('hf-batched_mm')} "
+            f"| {best / ours:.2f}x | {gflops:.0f} | {r.ceiling_gflops:.0f} | {100 * gflops / r.ceiling_gflops:.0f}% |")
+
+
+def bf16_summary(rows: list[Row]) -> list[str]:
+    by = {(r.device, r.tokens, r.experts, r.k, r.hidden, r.inter, r.mode, r.dtype): r for r in rows}
+    out = []
+    for (dev, *shape, mode, dt), r in by.items():
+        if dt == "bfloat16" and (dev, *shape, mode, "float32") in by:
+            f32 = by[(dev, *shape, mode, "float32")]
+            out.append(f"- {dev} T={shape[0]} E={shape[1]} K={shape[2]} H={shape[3]} I={shape[4]} {mode}: ours bf16 "
+                       f"{f32.ms['ours-torch'] / r.ms['ours-torch']:.2f}x faster than ours fp32")
+    return out
+
+
+def machine() -> str:
+    name = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{name}, {os.cpu_count()} cpus, torch {torch.__version__}, {torch.get_num_threads()} threads"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--full", action="store_true", help="the full grid (long on CPU)")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--dtypes", default="float32,bfloat16")
+    p.add_argument("--out", default="benchmarks/results")
+    p.add_argument("--machine-tag", default=platform.node().split(".")[0] or "cpu")
+    args = p.parse_args()
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    if not torch.cuda.is_available():
+        print("no CUDA device: CPU rows only (the GPU rows and our Triton kernels run where CUDA exists)")
+    load0 = os.getloadavg()
+    print(f"machine: {machine()}; load average {load0[0]:.1f}\n\n{HEADER}")
+    rows, ceilings = [], {}
+    for device in devices:
+        for dtype in [getattr(torch, d) for d in args.dtypes.split(",")]:
+            for shape in FULL if args.full else DEFAULT:
+                rows += bench_shape(shape, dtype, device, args.repeats, ceilings)
+    load1 = os.getloadavg()
+    summary = bf16_summary(rows)
+    print("\n" + "\n".join(summary))
+    date = datetime.date.today().isoformat()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = out / f"moe_layer-{date}-{args.machine_tag}"
+    md = [f"# MoE layer: ours vs transformers MixtralSparseMoeBlock ({date})", "",
+          f"Machine: {machine()}. Load average at start/end: {load0[0]:.1f} / {load1[0]:.1f} "
+          f"(other jobs were running when this is well above 0). Median of {args.repeats} repeats.", "",
+          HEADER, *map(format_row, rows), "", *summary, ""]
+    stem.with_suffix(".md").write_text("\n".join(md))
+    stem.with_suffix(".json").write_text(json.dumps([r.__dict__ | {"flop": r.flop} for r in rows], indent=1))
+    print(f"\nwrote {stem}.md and .json")
+
+
+if __name__ == "__main__":
+    main()
