@@ -160,8 +160,8 @@ def main(args: Args) -> Path:
                              rank=dist.rank, world_size=dist.world_size)
     spikes = SpikeDetector(sigma=args.spike_sigma)
     state = TrainState()
-    if (latest := ckpt.latest()) is not None:
-        state = ckpt.load(latest, model, optimizer, scheduler)
+    if (resumed := ckpt.load_latest(model, optimizer, scheduler)) is not None:
+        latest, state = resumed
         spikes.load_state_dict(state.extra.get("spikes", {}))
         if dist.is_main:
             print(f"resumed from {latest} (step {state.step}, stage {state.stage})", flush=True)

@@ -179,6 +179,21 @@ class CheckpointManager:
             (tmp / "state.json").write_text(json.dumps(record, indent=2) + "\n")
 
     # ---- loading -------------------------------------------------------------------------------------------
+    def load_latest(self, model, optimizer, scheduler) -> tuple[Path, TrainState] | None:
+        """Resume from the newest checkpoint that loads; one that fails to read (corrupt shard) is skipped with a
+        warning and the one before it used. None when there is none; an error when every one is unreadable."""
+        ckpts = self.checkpoints()
+        for path in reversed(ckpts):
+            self.check_fingerprint(path)  # another run's directory is an error, never skipped
+            try:
+                return path, self.load(path, model, optimizer, scheduler)
+            except Exception as e:  # DCP wraps read errors in CheckpointException
+                warnings.warn(f"skipping unreadable checkpoint {path}: {type(e).__name__}: {e}", stacklevel=2)
+        if ckpts:
+            raise RuntimeError(f"no checkpoint in {self.dir} could be read ({len(ckpts)} tried); move the directory "
+                               "away to start over")
+        return None
+
     def load(self, path: Path, model, optimizer, scheduler, *, restore_rng: bool = True) -> TrainState:
         """Restore model, optimiser, scheduler and (by default) RNG from `path`; returns the trainer state."""
         self.check_fingerprint(path)

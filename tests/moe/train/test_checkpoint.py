@@ -122,3 +122,23 @@ def test_checkpoint_from_another_config_is_refused(tmp_path):
     other = CheckpointManager(tmp_path, fingerprint={**FP, "seq_len": 32})
     with pytest.raises(ConfigMismatchError, match="seq_len: checkpoint 16 vs run 32"):
         other.load(other.latest(), model, opt, sched)
+
+
+def test_corrupt_shard_falls_back_to_the_previous_checkpoint(tmp_path):
+    model, opt, sched = setup()
+    mgr = CheckpointManager(tmp_path, fingerprint=FP)
+    mgr.save(TrainState(step=1), model, opt, sched)
+    want = [p.detach().clone() for p in model.parameters()]
+    train(model, opt, sched, 1)
+    bad = mgr.save(TrainState(step=2), model, opt, sched)
+    (shard,) = bad.glob("*.distcp")
+    shard.write_bytes(shard.read_bytes()[:100])  # truncated: looks complete, cannot be read
+    model2, opt2, sched2 = setup(seed=5)
+    with pytest.warns(UserWarning, match="skipping unreadable checkpoint .*step-00000002"):
+        path, state = mgr.load_latest(model2, opt2, sched2)
+    assert path.name == "step-00000001" and state.step == 1
+    for a, b in zip(want, model2.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    (path / "__0_0.distcp").write_bytes(b"")
+    with pytest.warns(UserWarning), pytest.raises(RuntimeError, match="no checkpoint .* could be read"):
+        mgr.load_latest(model2, opt2, sched2)
