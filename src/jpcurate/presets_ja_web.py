@@ -21,7 +21,7 @@ from jpcurate.normalize import Normalize
 from jpcurate.pii import MaskPII
 from jpcurate.pipeline import Pipeline
 from jpcurate.rules.charstats import ClassFraction, Length, Mojibake
-from jpcurate.rules.lines import LineEndPunct, MaxSentenceLength, ShortLines
+from jpcurate.rules.lines import CodeLines, LineEndPunct, MaxSentenceLength, ShortLines
 from jpcurate.rules.repetition import DupLines, DupNgram
 from jpcurate.urlrules import UrlFilter
 
@@ -45,6 +45,7 @@ def ja_web(*, mecab: bool = False) -> Pipeline:
         ClassFraction(("symbol", "ascii_punct"), hi=0.15, name="symbols"),
         ClassFraction(("digit",), hi=0.2, name="digits"),
         ShortLines(hi=0.5, max_len=10),
+        CodeLines(hi=0.3),
         LineEndPunct(lo=0.3, chars_weighted=True),
         MaxSentenceLength(hi=4000, by_line=True),
         DupLines(hi=0.3),
@@ -57,5 +58,5 @@ def ja_web(*, mecab: bool = False) -> Pipeline:
         from jpcurate.rules.words import NounRatio
 
         steps.append(NounRatio(hi=0.8, sample_chars=150))
-    steps += [NaturalnessFilter(max_percentile=99, factor=2.0, max_chars=1500), MaskPII()]
+    steps += [NaturalnessFilter(max_percentile=99, factor=3.0, max_chars=1500), MaskPII()]
     return Pipeline(steps, name="ja-web")

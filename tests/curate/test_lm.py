@@ -5,7 +5,7 @@ from collections import Counter, defaultdict
 import numpy as np
 import pytest
 
-from jpcurate.lm.model import BOS, CharLM
+from jpcurate.lm.model import BOS, UNK_SPREAD, CharLM
 from jpcurate.lm.train import calibrate, train
 
 CORPUS = ["あいうあいえ", "いうえおあい", "かきくけこあいう", "あいうえお", "ういあいう"]
@@ -77,7 +77,7 @@ def test_probabilities_sum_to_one_over_the_vocabulary():
         for w in range(len(model.vocab)):
             ids = np.array([BOS] + model.encode(hist_text).tolist() + [w])
             p = np.exp(model.log_probs(ids, np.arange(len(ids)))[-1])
-            total += p * (1000.0 if w == 0 else 1.0)  # undo the UNK spread
+            total += p * (UNK_SPREAD if w == 0 else 1.0)  # undo the UNK spread
         assert total == pytest.approx(1.0, abs=2e-3), hist_text
 
 

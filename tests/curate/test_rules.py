@@ -33,6 +33,7 @@ TRIGGERS: dict[str, object] = {
     "short_lines": "\n".join(["ホーム", "会社概要", "製品", "採用", "問合せ", "ブログ"] * 3) + "\n" + PROSE,
     "line_end_punct": NO_PUNCT_LINES,
     "max_sentence": "あ、" * 2100,
+    "code": "\n".join(["function foo(x) {", "  var a = x + 1;", "  return a;", "}", "これはコードです。"]),
     "dup_lines": "\n".join([PROSE] + [SAME_LINE] * 5),
     "top_3gram": "あいう" * 100,
     "dup_10gram": PROSE * 3,

@@ -37,7 +37,7 @@ from jpcurate.charclass import codepoints
 P_MUL = np.uint64(0x9E3779B97F4A7C15)
 SLOT_MUL = np.uint64(0xD6E8FEB86659FD93)
 UNK, BOS = 0, 1
-UNK_SPREAD = 1000.0  # the UNK mass is shared by this many unseen characters: an unknown character is costly
+UNK_SPREAD = 100.0  # the UNK mass is shared by this many unseen characters (rare kanji in names must not dominate)
 MAX_CP = 0x30000
 
 

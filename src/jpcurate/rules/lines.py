@@ -108,3 +108,22 @@ class KutenDensity(Rule):
     def measure(self, doc: Document) -> float:
         n = doc.text.count("。")
         return len(doc.text) / n if n else float(len(doc.text))
+
+
+CODE_LINE = regex.compile(
+    r"[;{}]\s*$|^\s*(?:function\b|var |let |const |def |class |import |from \S+ import|return\b|if\s*\(|for\s*\(|"
+    r"#include|public |private |<\?php|\$\w+\s*=)|=>|</?[a-z][a-z0-9]*[ >]|^\s*[\w.$]+\s*=\s*[\w\"'\[{(]"
+)
+
+
+class CodeLines(Rule):
+    """Share of lines that look like source code or markup: mostly ASCII and ending in ; { }, starting with a
+    keyword, an assignment, an arrow function or a tag (Japanese prose also ends a line with ; at times)."""
+
+    name = "code"
+
+    def measure(self, doc: Document) -> float:
+        lines = features.lines(doc)
+        # UTF-8 length <= 2 x characters <=> at least half of the line is ASCII (Japanese takes 3 bytes)
+        return ratio(sum(1 for ln in lines if CODE_LINE.search(ln) and len(ln.encode("utf-8", "surrogatepass"))
+                         <= 2 * len(ln)), len(lines))
