@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 import torch.distributed.checkpoint as dcp
+from torch.distributed.checkpoint.api import CheckpointException
 from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
 
 from jpmoe.train.dist import barrier, broadcast_object
@@ -187,7 +188,7 @@ class CheckpointManager:
             self.check_fingerprint(path)  # another run's directory is an error, never skipped
             try:
                 return path, self.load(path, model, optimizer, scheduler)
-            except Exception as e:  # DCP wraps read errors in CheckpointException
+            except (Exception, CheckpointException) as e:  # DCP's wrapper of read errors is a BaseException
                 warnings.warn(f"skipping unreadable checkpoint {path}: {type(e).__name__}: {e}", stacklevel=2)
         if ckpts:
             raise RuntimeError(f"no checkpoint in {self.dir} could be read ({len(ckpts)} tried); move the directory "
