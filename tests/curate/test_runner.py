@@ -7,6 +7,8 @@ import time
 
 import pytest
 from curate_helpers import PROSE, read_jsonl_dir, tree_bytes, write_jsonl
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from jpcurate.document import Document
 from jpcurate.pipeline import Pipeline, Step, run_pipeline
@@ -141,3 +143,21 @@ def test_real_kill_and_resume_equals_uninterrupted(tmp_path):
     ref = json.loads((tmp_path / "ref" / "stats.json").read_text())
     got = json.loads((out / "stats.json").read_text())
     assert ref == got and got["documents"]["identity_holds"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.one_of(
+    st.builds(lambda t: {"text": t}, st.text(max_size=80)),
+    st.builds(lambda t: {"text": t, "id": "x"}, st.sampled_from([PROSE, "短い", "", "<b>", "ｱｲｳ"])),
+    st.just({"no_text": 1}), st.just({"text": 3}), st.text(max_size=10)), max_size=25))
+def test_accounting_identity_holds_for_any_mix(records):
+    import json as _json
+
+    from jpcurate.presets import build_preset
+    from jpcurate.readers import parse_line
+
+    items = [parse_line((r if isinstance(r, str) else _json.dumps(r)).encode("utf-8", "surrogatepass"),
+                        source="h", position=i, text_field="text", id_field="id") for i, r in enumerate(records)]
+    kept, rejected, stats = run_pipeline(build_preset("ja-web"), items)
+    stats.check_identity()
+    assert stats.input == len(records) == len(kept) + len(rejected) + stats.quarantined
