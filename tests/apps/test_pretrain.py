@@ -161,3 +161,17 @@ def test_repeated_spikes_roll_back_to_the_last_checkpoint(tiny_run, tmp_path, mo
     recs = read_metrics(run / "metrics.jsonl")
     assert [r["step"] for r in recs] == list(range(1, 9)) and [r["skipped"] for r in recs][4:6] == [1.0, 1.0]
     assert recs[-1]["tokens"] == 8 * 2 * 32  # the data position kept moving: the spiking batches are not replayed
+
+
+@pytest.mark.slow
+def test_accelerate_launch_runs_two_ranks(tiny_run, tmp_path):
+    pytest.importorskip("accelerate")
+    out = tmp_path / "acc"
+    args = cmd(tiny_run, out, "--export", "false")
+    args[args.index("--max_steps") + 1] = "3"
+    run = subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+                          "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", *args],
+                         cwd=ROOT, env=ENV, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "3 steps of 8 x 32 tokens" in run.stdout  # global batch = 4 sequences x 2 ranks
+    assert len(list((out / "checkpoints" / "step-00000003").glob("*.distcp"))) == 2
