@@ -16,8 +16,9 @@ import unicodedata
 import numpy as np
 
 _LIMIT = 0x30000
-KEEP, CHANGE, UNSAFE = 0, 1, 2
+KEEP, CHANGE1, CHANGE, UNSAFE = 0, 1, 2, 3  # unchanged, -> one character, -> several, needs unicodedata
 _LUT: np.ndarray | None = None
+_MAP1 = np.zeros(_LIMIT + 1, dtype=np.uint32)  # the replacement of each CHANGE1 character
 _TABLE: dict[int, str] = {}
 
 
@@ -43,8 +44,10 @@ def _build() -> np.ndarray:
             if not norm or _is_mark(norm[0]):
                 lut[ord(ch)] = UNSAFE
             else:
-                lut[ord(ch)] = CHANGE
+                lut[ord(ch)] = CHANGE1 if len(norm) == 1 else CHANGE
                 _TABLE[ord(ch)] = norm
+                if len(norm) == 1:
+                    _MAP1[ord(ch)] = ord(norm)
     for cp in range(0x80):  # ASCII never changes
         lut[cp] = KEEP
     return lut
@@ -64,6 +67,11 @@ def nfkc(text: str) -> str:
         return text
     if worst == UNSAFE:
         return unicodedata.normalize("NFKC", text)
+    if worst == CHANGE1:  # every change is one character for one: replace in the code point array
+        out = cps.copy()
+        hit = flags == CHANGE1
+        out[hit] = _MAP1[cps[hit]]
+        return out.tobytes().decode("utf-32-le", "surrogatepass")
     parts, prev, table = [], 0, _TABLE
     for i in np.flatnonzero(flags).tolist():
         parts.append(text[prev:i])
