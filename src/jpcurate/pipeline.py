@@ -11,7 +11,8 @@ A step is a small picklable object:
 
 `Verdict = (reason_code, detail)`: `None` keeps the document; a verdict rejects it with `reason_code`
 (e.g. `"hiragana_frac"`, `"ngwords.adult"`) and a readable `detail`. Steps write what they measure into
-`doc.values` and cleaners replace `doc.text`. Steps hold only plain data (compiled patterns, numpy arrays,
+`doc.values` (integers named `n_*` are summed into `stats.sums`, other numbers binned into histograms) and cleaners
+replace the text with `doc.set_text`. Steps hold only plain data (compiled patterns, numpy arrays,
 word lists), so a pipeline pickles to worker processes or Ray tasks; heavy state (MeCab taggers) is created
 lazily inside the worker.
 
@@ -127,6 +128,11 @@ def run_pipeline(
         live = survivors
         st.docs_out += len(live)
         st.bytes_out += sum(sizes[i] for i in live)
+    return _account(docs, sizes, stats)
+
+
+def _account(docs: list[Document], sizes: list[int], stats: Stats) -> tuple[list[Document], list[Document], Stats]:
+    """Split kept from rejected and add counts, reasons, PII/other `n_` counters and value histograms."""
     kept, rejected = [], []
     values: dict[str, list] = {}
     for i, d in enumerate(docs):
