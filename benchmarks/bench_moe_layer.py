@@ -197,7 +197,10 @@ def main() -> None:
     p.add_argument("--dtypes", default="float32,bfloat16")
     p.add_argument("--out", default="benchmarks/results")
     p.add_argument("--machine-tag", default=platform.node().split(".")[0] or "cpu")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
     args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     if not torch.cuda.is_available():
         print("no CUDA device: CPU rows only (the GPU rows and our Triton kernels run where CUDA exists)")
