@@ -46,3 +46,20 @@ def test_exact_edges_point_to_the_preferred_member():
     edges, head = exact_edges(hi, lo, rank)
     assert edges.tolist() == [[0, 2]]  # docs 0 and 2 share (1, 7); doc 2 ranks first
     assert head.tolist() == [False, True, True, True, True]
+
+
+def test_blocked_verification_equals_in_memory():
+    from jpcurate.dedup.verify import SetStore, verify_blocked, verify_pairs
+
+    rng = np.random.default_rng(1)
+    keys = [(t << 32) | r for t in range(3) for r in range(20)]
+    sets = {k: np.unique(rng.integers(0, 60, size=rng.integers(0, 40)).astype(np.uint32)) for k in keys}
+    pairs = np.array(sorted({tuple(sorted(rng.choice(keys, 2, replace=False).tolist())) for _ in range(150)}))
+    stores = {t: SetStore.from_sets([k for k in keys if k >> 32 == t], [sets[k] for k in keys if k >> 32 == t])
+              for t in range(3)}
+    loads = []
+    kept, jac = verify_blocked(pairs, lambda t: loads.append(t) or stores[t], 0.3)
+    ref_kept, ref_jac = verify_pairs(pairs, sets, 0.3)
+    np.testing.assert_array_equal(kept, ref_kept)
+    np.testing.assert_allclose(jac, ref_jac)
+    assert 0 < len(kept) < len(pairs) and len(loads) <= 6  # one load per (task, task) block at most

@@ -19,7 +19,7 @@ from jpcurate.dedup.lsh import bucket_pairs, unique_pairs
 from jpcurate.dedup.normalize import normalize_batch
 from jpcurate.dedup.stages import META_SCHEMA, DedupConfig, bucket_rows, clean_docs, make_key, partition_of, scan_batch
 from jpcurate.dedup.tasks import InputTask, read_task, task_lines
-from jpcurate.dedup.verify import shingle_sets, verify_pairs
+from jpcurate.dedup.verify import SetStore, shingle_sets, verify_blocked
 from jpcurate.document import Document, Malformed
 from jpcurate.readers import input_format, parse_line
 from jpcurate.writers import ShardWriter, remove_parts
@@ -244,19 +244,28 @@ def verify_phase(ctx: Context, tasks: list[InputTask], workers: int, map_fn) -> 
     if ctx.config.verify and len(pairs):
         involved = np.unique(pairs)
         wanted_by_task = [t for t in tasks if np.any((involved >> 32) == t.index)]
-        sets: dict[int, np.ndarray] = {}
-        for part in map_fn(partial(_sets_for, ctx, involved), wanted_by_task, workers):
-            sets.update(part)
-        pairs, jac = verify_pairs(pairs, sets, ctx.config.threshold)
+        map_fn(partial(_sets_for, ctx, involved), wanted_by_task, workers)  # -> sets/<task>.npz
+
+        def load(task: int) -> SetStore:
+            return SetStore.load(ctx.work / "sets" / f"{task:05d}.npz")
+
+        pairs, jac = verify_blocked(pairs, load, ctx.config.threshold)
         info["verified_pairs"] = int(len(pairs))
         info["rejected_pairs"] = int(len(jac) - len(pairs))
     _save_npy(ctx.work / "edges.npy", pairs)
     return info
 
 
-def _sets_for(ctx: Context, involved: np.ndarray, task: InputTask) -> dict[int, np.ndarray]:
+def _sets_for(ctx: Context, involved: np.ndarray, task: InputTask) -> int:
+    """Write the shingle sets of the task's candidate documents to ``sets/<task>.npz``; returns their number."""
     mine = involved[(involved >> 32) == task.index]
-    return sets_task(ctx, frozenset(mine.tolist()), task)
+    found = sets_task(ctx, frozenset(mine.tolist()), task)
+    path = ctx.work / "sets" / f"{task.prefix}.npz"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{task.prefix}.tmp.npz")
+    SetStore.from_sets(list(found), list(found.values())).save(tmp)
+    os.replace(tmp, path)
+    return len(found)
 
 
 # ---- phase 7: components ----------------------------------------------------------------------------------------
@@ -372,7 +381,8 @@ def finish(ctx: Context, tasks: list[InputTask], report: dict) -> dict:
     clusters = pa.concat_tables(parts) if parts else pa.table({"id": pa.array([], pa.string())})
     _save_parquet(Path(ctx.out) / "clusters.parquet", clusters)
     docs = max(int(report.get("index", {}).get("docs", 0)), 1)
-    disk = {name: _dir_bytes(ctx.work / name) for name in ("lines", "meta", "sig", "buckets", "candidates", "assign")}
+    disk = {name: _dir_bytes(ctx.work / name) for name in ("lines", "meta", "sig", "buckets", "candidates", "sets",
+                                                           "assign")}
     d = stats.to_dict()
     d["dedup"] = {
         "config": ctx.config.to_dict(),
