@@ -33,6 +33,7 @@ from jpmoe.model import Transformer
 from jpmoe.tokenizer import tokenizer_fingerprint
 from jpmoe.train import (
     CheckpointManager,
+    DiskFullError,
     Monitor,
     SpikeDetector,
     TrainState,
@@ -217,7 +218,10 @@ def after_step(args, state, result, total, ckpt, model, optimizer, scheduler, sp
     if state.step % args.ckpt_every == 0 or state.step == total:
         state.spikes = 0
         state.extra = {"spikes": spikes.state_dict()}
-        ckpt.save(state, model, optimizer, scheduler)
+        try:
+            ckpt.save(state, model, optimizer, scheduler)
+        except DiskFullError as e:  # every rank gets the same verdict; stop cleanly, resume later
+            raise SystemExit(f"stopped at step {state.step}: {e}") from e
     if args.sample_every and (state.step % args.sample_every == 0 or state.step == total):
         outs = greedy_continuations(model, tokenizer, list(SAMPLE_PROMPTS), max_new_tokens=args.sample_tokens)
         monitor.samples(state.step, outs)

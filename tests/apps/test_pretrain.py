@@ -175,3 +175,21 @@ def test_accelerate_launch_runs_two_ranks(tiny_run, tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     assert "3 steps of 8 x 32 tokens" in run.stdout  # global batch = 4 sequences x 2 ranks
     assert len(list((out / "checkpoints" / "step-00000003").glob("*.distcp"))) == 2
+
+
+def test_full_disk_stops_cleanly_and_the_run_resumes(tiny_run, tmp_path, monkeypatch):
+    from collections import namedtuple
+
+    import jpmoe.train.checkpoint as ckpt_mod
+
+    app = load_app("pretrain")
+    run = tmp_path / "run"
+    app.main(args_for(app, tiny_run, run, max_steps=2, ckpt_every=2, sample_every=0))
+    Usage = namedtuple("Usage", "total used free")
+    monkeypatch.setattr(ckpt_mod.shutil, "disk_usage", lambda _: Usage(10**9, 10**9, 1000))
+    with pytest.raises(SystemExit, match="stopped at step 4: not enough free disk .* previous checkpoint is intact"):
+        app.main(args_for(app, tiny_run, run, max_steps=6, ckpt_every=2, sample_every=0))
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step-00000002"]
+    monkeypatch.undo()
+    app.main(args_for(app, tiny_run, run, max_steps=6, ckpt_every=2, sample_every=0))  # space freed: resumes at 2
+    assert [r["step"] for r in read_metrics(run / "metrics.jsonl")] == list(range(1, 7))

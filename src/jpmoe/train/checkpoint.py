@@ -210,3 +210,20 @@ class CheckpointManager:
         record = json.loads((path / "state.json").read_text())
         return TrainState(step=record["step"], samples=record["samples"], stage=record["stage"],
                           spikes=record.get("spikes", 0), extra=record.get("extra", {}))
+
+
+def checkpoint_model_config(path: str | Path) -> dict:
+    """The model config (ModelConfig fields) a checkpoint was trained with, from its state.json."""
+    return json.loads((Path(path) / "state.json").read_text())["fingerprint"]["model"]
+
+
+def load_model_weights(path: str | Path, model: torch.nn.Module) -> None:
+    """Load only the model weights of a training checkpoint into `model` (any world size it was saved with),
+    e.g. to evaluate or export an intermediate step; the optimiser state is not read."""
+    from torch.distributed.checkpoint.state_dict import get_model_state_dict, set_model_state_dict
+
+    sd = {"model": get_model_state_dict(model)}
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="torch.distributed is disabled")
+        dcp.load(sd, checkpoint_id=str(path))
+    set_model_state_dict(model, sd["model"])

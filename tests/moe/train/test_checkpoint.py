@@ -142,3 +142,16 @@ def test_corrupt_shard_falls_back_to_the_previous_checkpoint(tmp_path):
     (path / "__0_0.distcp").write_bytes(b"")
     with pytest.warns(UserWarning), pytest.raises(RuntimeError, match="no checkpoint .* could be read"):
         mgr.load_latest(model2, opt2, sched2)
+
+
+def test_model_weights_alone_load_from_a_training_checkpoint(tmp_path):
+    from jpmoe.train.checkpoint import checkpoint_model_config, load_model_weights
+
+    model, opt, sched = setup()
+    train(model, opt, sched, 2)
+    path = CheckpointManager(tmp_path, fingerprint=FP).save(TrainState(step=2), model, opt, sched)
+    fresh, _, _ = setup(seed=9)
+    load_model_weights(path, fresh)
+    for a, b in zip(model.parameters(), fresh.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert checkpoint_model_config(path) == {"hidden": 8}
