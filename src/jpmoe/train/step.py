@@ -58,20 +58,25 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, schedul
     """Accumulate gradients over `micro_batches`, then step unless the loss spiked.
 
     Returns floats: loss (mean over micro-batches and ranks), grad_norm, lr, skipped (1.0 when the update was
-    dropped), and the mean of each stat (expert_load summed instead, as a (L, E) tensor).
+    dropped), and the mean of each scalar stat; "expert_load" comes back as a (L, E) CPU tensor.
     """
     n = len(micro_batches)
-    total = torch.zeros((), dtype=torch.float32)
+    total: torch.Tensor | float = 0.0
     sums: dict[str, torch.Tensor] = {}
     for mb in micro_batches:
         loss, stats = loss_fn(mb)
         (loss / n).backward()
-        total += loss.detach().float().cpu()
+        total = total + loss.detach().float()  # stays on the device: no host sync per micro-batch
         for k, v in stats.items():
-            v = v.detach().float().cpu()
+            v = v.detach().float()
             sums[k] = sums[k] + v if k in sums else v
-    loss_mean = float(all_reduce_mean(total / n))
-    out = {k: (all_reduce_mean(v) if k == "expert_load" else float(all_reduce_mean(v / n))) for k, v in sums.items()}
+    load = sums.pop("expert_load", None)
+    names = sorted(sums)
+    # one collective for the loss and every scalar stat (on the loss's device: NCCL needs CUDA tensors)
+    scalars = all_reduce_mean(torch.stack([torch.as_tensor(total)] + [sums[k] for k in names]) / n).tolist()
+    loss_mean, out = scalars[0], dict(zip(names, scalars[1:]))
+    if load is not None:
+        out["expert_load"] = all_reduce_mean(load).cpu()  # (L, E) summed over micro-batches, mean over ranks
     lr = optimizer.param_groups[0]["lr"]
     grad_norm = float(_grad_norm(model, max_grad_norm))
     spiked = spikes is not None and (spikes.is_spike(loss_mean) or not math.isfinite(grad_norm))
