@@ -1,0 +1,216 @@
+"""Fused, token-chunked jpalign losses vs the unfused path vs TRL's chunked log-prob function: peak memory and time.
+
+Same inputs in every variant: last hidden states (N, H) and an lm_head weight (V, H), float32, every token
+labelled (the worst case for us: the fused path skips unlabelled prompt tokens, the unfused one cannot).
+Tasks, forward + backward (gradients of hidden and weight):
+  dpo  per-token log-probs -> per-sequence sums -> DPO sigmoid loss against fixed reference log-probs
+  sft  token-mean cross-entropy (jpalign: `fused_linear_cross_entropy`, gradients computed in the forward)
+Variants: unfused (full fp32 logits, log_softmax, gather), jpalign (fused_dpo_loss / fused_linear_cross_entropy),
+trl (`trl.kernels.ChunkedLogProbFunction`, the fused LM head of TRL >= 1.x: 4096-token x 32768-vocab tiles,
+online log-sum-exp, backward recomputes), when the installed TRL has it.
+Memory: each variant runs in its own subprocess; peak RSS (VmHWM, reset after the inputs are built) minus RSS
+with the inputs built = memory above inputs. On CUDA: max allocated minus allocated inputs. Time: median of
+--repeats runs after one warm-up.
+
+    python benchmarks/bench_align.py            # default grid (a few minutes on 2 cores)
+    python benchmarks/bench_align.py --full     # hidden 1024, 2048, 4096 x batch 1 and 4 pairs of 2048 tokens
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+HERE = Path(__file__).resolve().parent
+VOCAB, SEQ = 65_536, 2_048
+TRL_PATH = "trl.kernels.ChunkedLogProbFunction"
+
+
+def _trl_function():
+    try:
+        from trl.kernels import ChunkedLogProbFunction
+    except ImportError:
+        return None
+    return ChunkedLogProbFunction
+
+
+def _rss_mb(field: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(field)
+
+
+def _dpo_from_token_logps(logp, n_seq, ref):
+    seq = logp.view(n_seq, -1).sum(-1)  # (2B,) summed log-probs
+    b = n_seq // 2
+    return -torch.nn.functional.logsigmoid(0.1 * ((seq[:b] - ref[:b]) - (seq[b:] - ref[b:]))).mean()
+
+
+def _step(task, variant, hidden, weight, labels, n_seq, ref, chunk):
+    """One forward + backward; returns the loss value."""
+    import jpalign
+
+    if variant == "unfused":
+        logits = hidden @ weight.t()  # (N, V) fp32
+        if task == "sft":
+            loss = torch.nn.functional.cross_entropy(logits, labels)
+        else:
+            logp = torch.log_softmax(logits, -1).gather(1, labels[:, None]).squeeze(1)
+            loss = _dpo_from_token_logps(logp, n_seq, ref)
+    elif variant == "jpalign":
+        if task == "sft":
+            loss = jpalign.fused_linear_cross_entropy(hidden, weight, labels, chunk_size=chunk)
+        else:
+            h = hidden.view(n_seq, -1, hidden.shape[-1])  # (2B, T, H)
+            out = jpalign.fused_dpo_loss(h, weight, labels.view(n_seq, -1), ref_chosen_logps=ref[: n_seq // 2],
+                                         ref_rejected_logps=ref[n_seq // 2 :], chunk_size=chunk)
+            loss = out.loss
+    else:
+        fn = _trl_function()
+        logp = fn.apply(hidden, weight, None, labels, 1.0, 32768, None, 1.0, ())[0]
+        loss = -logp.mean() if task == "sft" else _dpo_from_token_logps(logp, n_seq, ref)
+    loss.backward()
+    return float(loss.detach())
+
+
+def worker(task: str, variant: str, hidden_size: int, n_tokens: int, repeats: int, chunk: int | None) -> dict:
+    torch.manual_seed(0)
+    cuda = torch.cuda.is_available()
+    dev = "cuda" if cuda else "cpu"
+    hidden = torch.randn(n_tokens, hidden_size, device=dev).requires_grad_()
+    weight = (torch.randn(VOCAB, hidden_size, device=dev) / hidden_size**0.5).requires_grad_()
+    labels = torch.randint(0, VOCAB, (n_tokens,), device=dev)
+    n_seq = n_tokens // SEQ
+    ref = -torch.rand(n_seq, device=dev) * 10 - n_tokens / n_seq * 11
+    if cuda:
+        torch.cuda.synchronize()
+        base = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+    else:
+        Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
+        base = _rss_mb("VmRSS")
+    times, losses = [], []
+    for i in range(repeats + 1):
+        hidden.grad = weight.grad = None
+        t0 = time.perf_counter()
+        losses.append(_step(task, variant, hidden, weight, labels, n_seq, ref, chunk))
+        if cuda:
+            torch.cuda.synchronize()
+        if i:  # the first run is a warm-up
+            times.append(time.perf_counter() - t0)
+    if cuda:
+        peak, base = torch.cuda.max_memory_allocated() / 2**20, base / 2**20
+    else:
+        peak = _rss_mb("VmHWM")
+    return {"base_mb": base, "peak_mb": peak, "above_mb": peak - base, "time_s": statistics.median(times),
+            "loss": losses[-1], "grad_norm": float(weight.grad.norm())}
+
+
+def run_variant(args, task, variant, hidden_size, n_tokens) -> dict | None:
+    cmd = [sys.executable, __file__, "--worker", task, variant, str(hidden_size), str(n_tokens),
+           "--repeats", str(args.repeats)] + (["--chunk-size", str(args.chunk_size)] if args.chunk_size else [])
+    env = {**os.environ}
+    env.pop("TRITON_INTERPRET", None)  # TRL would otherwise run its kernels in the Triton interpreter
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if res.returncode:
+        print(f"  {task}/{variant} H={hidden_size} N={n_tokens} failed: {res.stderr.strip()[-400:]}", flush=True)
+        return None
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--full", action="store_true", help="hidden 1024/2048/4096 x 1 and 4 pairs (long: tens of minutes)")
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--chunk-size", type=int, default=None)
+    ap.add_argument("--tasks", default="dpo,sft")
+    ap.add_argument("--points", default=None, help="hidden:pairs list, e.g. 1024:2,4096:1 (overrides the grid)")
+    argv = sys.argv[1:]
+    if argv and argv[0] == "--worker":  # --worker TASK VARIANT H N
+        task, variant, h, n = argv[1:5]
+        rest = ap.parse_args(argv[5:])
+        print(json.dumps(worker(task, variant, int(h), int(n), rest.repeats, rest.chunk_size)))
+        return 0
+    args = ap.parse_args()
+    grid = [(h, p) for h in (1024, 2048, 4096) for p in (1, 4)] if args.full else [(1024, 1)]
+    if args.points:
+        grid = [tuple(int(x) for x in point.split(":")) for point in args.points.split(",")]
+    variants = ["unfused", "jpalign"] + (["trl"] if _trl_function() else [])
+    rows = []
+    for task in args.tasks.split(","):
+        for h, pairs in grid:
+            n = 2 * pairs * SEQ
+            results = {v: run_variant(args, task, v, h, n) for v in variants}
+            print(f"  done {task} H={h} pairs={pairs}: " + ", ".join(
+                f"{v} {r['above_mb']:.0f} MB {r['time_s']:.1f} s" for v, r in results.items() if r), flush=True)
+            rows.append({"task": task, "hidden": h, "pairs": pairs, "tokens": n, "results": results})
+    write(rows, args)
+    return 0
+
+
+def _fmt(r, ref):
+    if r is None:
+        return "failed", "", ""
+    mem = f"{r['above_mb'] / 1024:.2f} GB ({r['above_mb'] / ref['above_mb']:.0%})" if ref else "-"
+    t = f"{r['time_s']:.2f} s ({r['time_s'] / ref['time_s']:.2f}x)" if ref else "-"
+    return f"{r['peak_mb'] / 1024:.2f} GB", mem, t
+
+
+def _machine() -> str:
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name().replace(" ", "-").lower()
+    cpu = platform.processor() or platform.machine()
+    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
+        if line.startswith("model name"):
+            cpu = "xeon" if "Xeon" in line else line.split(":", 1)[1].strip().split()[0].lower()
+            break
+    return f"{cpu}-{os.cpu_count()}vcpu"
+
+
+def write(rows, args):
+    machine = _machine()
+    trl = _trl_function()
+    trl_note = f"TRL {__import__('trl').__version__} `{TRL_PATH}`" if trl else f"TRL: `{TRL_PATH}` not importable"
+    lines = [
+        f"Machine {machine}, torch {torch.__version__}, {torch.get_num_threads()} threads, float32, V={VOCAB}, "
+        f"sequence {SEQ}, every token labelled; {trl_note}. Median of {args.repeats} runs after a warm-up; "
+        "memory = peak RSS of the variant's subprocess; 'above inputs' excludes the inputs and the runtime "
+        "(percent and time ratio relative to unfused).",
+        "",
+        "| task | hidden | pairs | tokens | variant | peak | above inputs | time fwd+bwd | loss |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        ref = row["results"].get("unfused")
+        for v in ("unfused", "jpalign", "trl"):
+            if v not in row["results"]:
+                lines.append(f"| {row['task']} | {row['hidden']} | {row['pairs']} | {row['tokens']} | trl | n/a: "
+                             f"`{TRL_PATH}` absent | | | |")
+                continue
+            r = row["results"][v]
+            peak, mem, t = _fmt(r, ref)
+            loss = f"{r['loss']:.6g}" if r else ""
+            lines.append(f"| {row['task']} | {row['hidden']} | {row['pairs']} | {row['tokens']} | {v} | {peak} | "
+                         f"{mem} | {t} | {loss} |")
+    table = "\n".join(lines)
+    print(table)
+    name = "" if not (args.points or args.full) else "-full" if args.full else "-" + args.points.replace(":", "x")
+    out = HERE / "results" / f"align-{datetime.date.today()}-{machine}{name.replace(',', '_')}"
+    out.parent.mkdir(exist_ok=True)
+    out.with_suffix(".md").write_text("# bench_align\n\n" + table + "\n")
+    out.with_suffix(".json").write_text(json.dumps({"machine": machine, "rows": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
