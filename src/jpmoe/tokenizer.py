@@ -60,6 +60,8 @@ def _train(spm, lines, prefix, vocab_size, model_type, character_coverage, seed_
         unk_id=0, bos_id=1, eos_id=2, pad_id=3, unk_piece=UNK, bos_piece=BOS, eos_piece=EOS, pad_piece=PAD,
         user_defined_symbols=list(CHAT_MARKERS), seed_sentencepiece_size=seed_sentencepiece_size,
         num_threads=num_threads, train_extremely_large_corpus=False, minloglevel=2,
+        # at scale SentencePiece samples this many sentences (reservoir) instead of holding every one
+        input_sentence_size=10_000_000, shuffle_input_sentence=True,
     )
 
 
