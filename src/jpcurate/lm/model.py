@@ -131,8 +131,11 @@ class CharLM:
         p = self._unigram[ids]
         q = p[1:]  # position i >= 1 has a history; a view into p
         for n in range(2, self.order + 1):
-            # p_n(i) = alpha_n(n-gram ending at i) + gamma_n(history ending at i-1) * p_{n-1}(i)
-            q[:] = np.where(hist[1:] >= n - 1, alpha[n][1:] + gamma[n - 1][:-1] * q, q)
+            # p_n(i) = alpha_n(n-gram ending at i) + gamma_n(history ending at i-1) * p_{n-1}(i). Where the history
+            # is shorter than n-1 (hist < n-1) the hashed "n-gram" reaches past the BOS, which no table holds
+            # (training keeps BOS only as a first character), so the lookup misses (alpha 0, gamma 1) and p stays.
+            q *= gamma[n - 1][:-1]
+            q += alpha[n][1:]
         p[ids == UNK] *= 1.0 / UNK_SPREAD
         return np.log(np.clip(p, 1e-12, 1.0))
 
