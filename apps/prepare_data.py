@@ -5,12 +5,15 @@
     python apps/prepare_data.py --config apps/configs/prepare_ja_web.toml
 
 Each document becomes `<s> tokens </s>` (EOS between documents); ids are uint16 when the vocabulary fits in
-16 bits, else uint32. One run per source; the mixture TOML then names the source directories.
+16 bits, else uint32. One run per source; the mixture TOML then names the source directories. meta.json is
+written last, so a killed run leaves a directory that pretraining refuses (rerun the same command).
 """
 
 from __future__ import annotations
 
 import itertools
+import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,10 +37,14 @@ class Args:
     max_docs: int = 0  # 0: all
 
 
-def tokenised(texts, tokenizer, batch: int):
-    it = iter(texts)
+def tokenised(texts, tokenizer, batch: int, every: int = 100_000):
+    """Token ids of each text, tokenised `batch` at a time; a progress line every `every` documents."""
+    it, done, t0 = iter(texts), 0, time.perf_counter()
     while chunk := list(itertools.islice(it, batch)):
         yield from tokenizer(chunk, add_special_tokens=False)["input_ids"]
+        done += len(chunk)
+        if done // every != (done - len(chunk)) // every:
+            print(f"  {done:,} documents ({done / (time.perf_counter() - t0):,.0f}/s)", file=sys.stderr, flush=True)
 
 
 def main(args: Args) -> Path:
