@@ -135,6 +135,8 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--chunk-size", type=int, default=None)
     ap.add_argument("--tasks", default="dpo,sft")
+    ap.add_argument("--note", default="", help="a remark for the table header (e.g. other load on the machine)")
+    ap.add_argument("--render", default=None, help="re-render the table of a results JSON, run nothing")
     ap.add_argument("--points", default=None, help="hidden:pairs list, e.g. 1024:2,4096:1 (overrides the grid)")
     argv = sys.argv[1:]
     if argv and argv[0] == "--worker":  # --worker TASK VARIANT H N
@@ -143,6 +145,11 @@ def main() -> int:
         print(json.dumps(worker(task, variant, int(h), int(n), rest.repeats, rest.chunk_size)))
         return 0
     args = ap.parse_args()
+    if args.render:  # re-render a results JSON (e.g. after a table format change) without re-running
+        data = json.loads(Path(args.render).read_text())
+        args.repeats, args.note = data.get("repeats", args.repeats), data.get("note", args.note)
+        write(data["rows"], args, machine=data["machine"], out=Path(args.render).with_suffix(""))
+        return 0
     grid = [(h, p) for h in (1024, 2048, 4096) for p in (1, 4)] if args.full else [(1024, 1)]
     if args.points:
         grid = [tuple(int(x) for x in point.split(":")) for point in args.points.split(",")]
@@ -178,38 +185,51 @@ def _machine() -> str:
     return f"{cpu}-{os.cpu_count()}vcpu"
 
 
-def write(rows, args):
-    machine = _machine()
+def _beyond_grads(r, ref, row) -> str:
+    """Memory above inputs minus the fp32 gradients of weight and hidden that every variant must return."""
+    if r is None or ref is None:
+        return ""
+    grads = (VOCAB + row["tokens"]) * row["hidden"] * 4 / 2**20
+    mine, base = r["above_mb"] - grads, ref["above_mb"] - grads
+    return f"{mine / 1024:.2f} GB ({mine / base:.0%})"
+
+
+def write(rows, args, machine: str | None = None, out: Path | None = None):
+    machine = machine or _machine()
     trl = _trl_function()
     trl_note = f"TRL {__import__('trl').__version__} `{TRL_PATH}`" if trl else f"TRL: `{TRL_PATH}` not importable"
     lines = [
-        f"Machine {machine}, torch {torch.__version__}, {torch.get_num_threads()} threads, float32, V={VOCAB}, "
+        f"Machine {machine}{' (' + args.note + ')' if args.note else ''}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, float32, V={VOCAB}, "
         f"sequence {SEQ}, every token labelled; {trl_note}. Median of {args.repeats} runs after a warm-up; "
         "memory = peak RSS of the variant's subprocess; 'above inputs' excludes the inputs and the runtime "
-        "(percent and time ratio relative to unfused).",
+        "(percent and time ratio relative to unfused); 'above inputs and grads' also excludes the fp32 gradients "
+        "of weight and hidden that every variant returns ((V + N) x H x 4 bytes).",
         "",
-        "| task | hidden | pairs | tokens | variant | peak | above inputs | time fwd+bwd | loss |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| task | hidden | pairs | tokens | variant | peak | above inputs | above inputs and grads | time fwd+bwd "
+        "| loss |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         ref = row["results"].get("unfused")
         for v in ("unfused", "jpalign", "trl"):
             if v not in row["results"]:
                 lines.append(f"| {row['task']} | {row['hidden']} | {row['pairs']} | {row['tokens']} | trl | n/a: "
-                             f"`{TRL_PATH}` absent | | | |")
+                             f"`{TRL_PATH}` absent | | | | |")
                 continue
             r = row["results"][v]
             peak, mem, t = _fmt(r, ref)
             loss = f"{r['loss']:.6g}" if r else ""
             lines.append(f"| {row['task']} | {row['hidden']} | {row['pairs']} | {row['tokens']} | {v} | {peak} | "
-                         f"{mem} | {t} | {loss} |")
+                         f"{mem} | {_beyond_grads(r, ref, row)} | {t} | {loss} |")
     table = "\n".join(lines)
     print(table)
     name = "" if not (args.points or args.full) else "-full" if args.full else "-" + args.points.replace(":", "x")
-    out = HERE / "results" / f"align-{datetime.date.today()}-{machine}{name.replace(',', '_')}"
+    out = out or HERE / "results" / f"align-{datetime.date.today()}-{machine}{name.replace(',', '_')}"
     out.parent.mkdir(exist_ok=True)
     out.with_suffix(".md").write_text("# bench_align\n\n" + table + "\n")
-    out.with_suffix(".json").write_text(json.dumps({"machine": machine, "rows": rows}, indent=1))
+    meta = {"machine": machine, "repeats": args.repeats, "note": args.note}
+    out.with_suffix(".json").write_text(json.dumps({**meta, "rows": rows}, indent=1))
 
 
 if __name__ == "__main__":
