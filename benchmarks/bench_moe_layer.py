@@ -64,17 +64,23 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def median_ms(fn, device: str, repeats: int, min_seconds: float = 0.0) -> float:
-    fn()  # warm-up (also oneDNN JIT and autotuning)
-    sync(device)
-    times = []
-    t_end = time.perf_counter() + min_seconds
-    while len(times) < repeats or time.perf_counter() < t_end:
-        t0 = time.perf_counter()
+def median_ms(fn, device: str, repeats: int) -> float:
+    return interleaved_ms({"f": fn}, device, repeats)["f"]
+
+
+def interleaved_ms(fns: dict, device: str, repeats: int) -> dict:
+    """Median milliseconds of each function, timed round-robin so that load from other jobs hits all alike."""
+    for fn in fns.values():  # warm-up (also oneDNN JIT and autotuning)
         fn()
-        sync(device)
-        times.append(time.perf_counter() - t0)
-    return 1e3 * statistics.median(times)
+    sync(device)
+    times = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            sync(device)
+            times[k].append(time.perf_counter() - t0)
+    return {k: 1e3 * statistics.median(v) for k, v in times.items()}
 
 
 def matmul_gflops(tokens: int, hidden: int, inter: int, dtype, device: str, repeats: int) -> float:
@@ -111,8 +117,10 @@ def build(shape, dtype, device):
     return hf, hf_cfg, ours, x
 
 
-def step(module, x, grad, backward: bool, is_ours: bool):
+def step(module, x, grad, backward: bool, is_ours: bool, hf_cfg=None, impl=None):
     def run():
+        if impl is not None:
+            hf_cfg._experts_implementation = impl  # one HF block, its experts implementation picked per call
         for p in module.parameters():
             p.grad = None
         xi = x.detach().requires_grad_(backward)
@@ -131,17 +139,14 @@ def bench_shape(shape, dtype, device, repeats, ceilings) -> list[Row]:
         ceilings[key] = matmul_gflops(4096, H, inter, dtype, device, repeats)
     rows = []
     for backward in (False, True):
-        ms = {}
-        for name, m in ours.items():
-            with torch.no_grad() if not backward else torch.enable_grad():
-                ms[name] = median_ms(step(m, x, grad, backward, True), device, repeats)
+        fns = {name: step(m, x, grad, backward, True) for name, m in ours.items()}
         for impl in HF_IMPLS:
             gathered_bytes = T * K * 3 * H * inter * x.element_size()
             if impl == "batched_mm" and gathered_bytes > 2**30:
                 continue  # it copies one (2I, H) + (H, I) weight per pair: too large here
-            hf_cfg._experts_implementation = impl
-            with torch.no_grad() if not backward else torch.enable_grad():
-                ms[f"hf-{impl}"] = median_ms(step(hf, x, grad, backward, False), device, repeats)
+            fns[f"hf-{impl}"] = step(hf, x, grad, backward, False, hf_cfg, impl)
+        with torch.no_grad() if not backward else torch.enable_grad():
+            ms = interleaved_ms(fns, device, repeats)
         rows.append(Row(device, str(dtype).removeprefix("torch."), T, E, K, H, inter,
                         "fwd+bwd" if backward else "fwd", ms, ceilings[key]))
         print(format_row(rows[-1]), flush=True)
@@ -193,7 +198,7 @@ def machine() -> str:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--full", action="store_true", help="the full grid (long on CPU)")
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--dtypes", default="float32,bfloat16")
     p.add_argument("--out", default="benchmarks/results")
     p.add_argument("--machine-tag", default=platform.node().split(".")[0] or "cpu")
@@ -220,7 +225,8 @@ def main() -> None:
     stem = out / f"moe_layer-{date}-{args.machine_tag}"
     md = [f"# MoE layer: ours vs transformers MixtralSparseMoeBlock ({date})", "",
           f"Machine: {machine()}. Load average at start/end: {load0[0]:.1f} / {load1[0]:.1f} "
-          f"(other jobs were running when this is well above 0). Median of {args.repeats} repeats.", "",
+          f"(other jobs were running when this is well above 0). Median of {args.repeats} repeats, "
+          "providers timed round-robin.", "",
           HEADER, *map(format_row, rows), "", *summary, ""]
     stem.with_suffix(".md").write_text("\n".join(md))
     stem.with_suffix(".json").write_text(json.dumps([r.__dict__ | {"flop": r.flop} for r in rows], indent=1))

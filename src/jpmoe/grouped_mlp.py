@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-CHUNK_ROWS = 4096  # most rows per matmul call (bounds the temporary of one call; tests set it small)
+CHUNK_ROWS = 4096  # most rows per matmul call (bounds one call; tests set it small)
 
 
 def align_rows(n: int) -> int:
@@ -81,18 +81,19 @@ class GroupedMoEMLP(torch.autograd.Function):
         lay = _Layout(experts, E)
         xs = lay.scatter(x, lay.slot_pair // K)  # (rows, H) padded, expert-sorted inputs
         hs = _per_expert_mm(xs, w_gate_up, lay, x.new_empty(lay.rows, two_i), True)  # (rows, 2I) gate | up
-        a = F.silu(hs[:, :inter]).mul_(hs[:, inter:])  # (rows, I); whole-buffer ops: few ops, few thread syncs
+        silu = F.silu(hs[:, :inter])  # (rows, I); whole-buffer ops: few ops, few thread syncs
+        a = silu * hs[:, inter:]  # (rows, I) activation; silu and a are kept: 2 fewer passes in the backward
         ys = _per_expert_mm(a, w_down, lay, x.new_empty(lay.rows, H), True)  # (rows, H) unweighted outputs
         w = weights.to(x.dtype)
         y = ys.index_select(0, lay.slot).view(T, K, H)  # (T, K, H) back in token order
         out = torch.bmm(w.unsqueeze(1), y).squeeze(1)  # (T, H) = sum_k w[t, k] * y[t, k]
-        ctx.save_for_backward(x, w_gate_up, w_down, w, xs, hs, ys)
+        ctx.save_for_backward(x, w_gate_up, w_down, w, xs, hs, silu, a, ys)
         ctx.lay, ctx.weights_dtype = lay, weights.dtype
         return out
 
     @staticmethod
     def backward(ctx, grad_out):
-        x, w_gate_up, w_down, w, xs, hs, ys = ctx.saved_tensors
+        x, w_gate_up, w_down, w, xs, hs, silu, act, ys = ctx.saved_tensors
         lay = ctx.lay
         T, K = w.shape
         inter, H = hs.shape[1] // 2, x.shape[1]
@@ -101,11 +102,9 @@ class GroupedMoEMLP(torch.autograd.Function):
         gy = go.mul_(lay.scatter(w.reshape(-1, 1), lay.slot_pair))  # (rows, H), times w; 0 on padding
         ga = _per_expert_mm(gy, w_down, lay, torch.empty_like(hs[:, :inter]), False)  # (rows, I) d activation
         gate, up = hs[:, :inter], hs[:, inter:]
-        silu = F.silu(gate)
         dh = torch.empty_like(hs)  # (rows, 2I)
         torch.mul(ga, silu, out=dh[:, inter:])  # d/d up
         torch.ops.aten.silu_backward(ga.mul_(up), gate, grad_input=dh[:, :inter])  # d/d gate
-        act = silu.mul_(up)  # (rows, I) the forward activation, recomputed
         g_gate_up, g_down = torch.empty_like(w_gate_up), torch.empty_like(w_down)
         for e in lay.empty_experts:  # experts no token chose get zero gradients
             g_gate_up[e].zero_()
