@@ -78,15 +78,19 @@ def _one_pass(text: str, *, nfkc: bool, aozora: str | bool, html_: bool, ja_punc
         text = JA_PERIOD.sub("。", JA_COMMA.sub("、", text))
     if html_:
         text = clean_html(text)
+    changed = text != before  # markup removed: the result may hold new markup, another pass is needed
     if nfkc and not text.isascii() and not unicodedata.is_normalized("NFKC", text):  # the check is ~200x cheaper
         text = fast_nfkc(text)
+        # NFKC output is stable; it only needs another pass when it made characters the markup steps act on
+        # (＜ -> <, ＆ -> &, the vertical forms ︽︾ -> 《》)
+        changed = changed or "<" in text or "&" in text or "《" in text
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if INVISIBLE.search(text):
+    if INVISIBLE.search(text):  # removing a character can join new sequences (&am\u200bp; or a combining mark)
         text = INVISIBLE.sub("", text)
+        changed = True
     if LONE_SURROGATE.search(text):
         text = LONE_SURROGATE.sub("\ufffd", text)
-    changed = text != before
     if not nfkc or "  " in text or "\t" in text or not text.isascii() and ODD_SPACE.search(text):
         text = SPACES.sub(" ", text)
     if " \n" in text or "\n " in text:

@@ -49,8 +49,11 @@ def test_normalisation_is_idempotent(text):
     assert normalize_text(once) == once
 
 
-@settings(max_examples=100, deadline=None)
-@given(st.text(alphabet=st.sampled_from(list("&amp;lt;gt;#x30<>/b《》｜［＃］漢かな\n 　ＡＢ")), max_size=80))
+SOUP = "&amp;lt;gt;#x30<>/b《》｜［＃］漢かな\n 　ＡＢ＜＞＆︽︾\u200b\u3099\t"
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list(SOUP)), max_size=80))
 def test_normalisation_is_idempotent_on_markup_soup(text):
     once = normalize_text(text)
     assert normalize_text(once) == once
