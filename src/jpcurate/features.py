@@ -6,16 +6,15 @@ changes the text calls `doc.set_text`, which clears the cache.
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
+import regex
 
 from jpcurate import charclass
 from jpcurate.document import Document
 
 # Sentence ends: Japanese and Western terminators (a line break also ends a sentence in `sentences_by_line`).
-SENTENCE_END = re.compile(r"[。．！？!?]+")
-SENTENCE_OR_LINE_END = re.compile(r"[。．！？!?]+|\n+")
+SENTENCE_END = regex.compile(r"[。．！？!?]+")
+SENTENCE_OR_LINE_END = regex.compile(r"[。．！？!?]+|\n+")
 
 
 def prepare_counts(docs: list[Document]) -> None:

@@ -9,14 +9,14 @@ parts of longer numbers are not masked.
 
 from __future__ import annotations
 
-import re
+import regex
 
 from jpcurate.pipeline import Step, Verdict
 
-EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}\.){1,8}"
+EMAIL = regex.compile(r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}\.){1,8}"
                       r"[A-Za-z]{2,24}(?![A-Za-z0-9])")
-CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
-PHONE = re.compile(
+CARD = regex.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
+PHONE = regex.compile(
     r"(?<![\d+-])(?:"
     r"\+81[- ]?\(?\d{1,4}\)?[- ]?\d{1,4}[- ]?\d{3,4}"      # +81 international form
     r"|0\d{1,4}-\d{1,4}-\d{3,4}"                            # 03-1234-5678, 0120-123-456
@@ -27,9 +27,9 @@ PHONE = re.compile(
     r")(?![\d-])"
 )
 OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
-IPV4 = re.compile(rf"(?<![\d.]){OCTET}(?:\.{OCTET}){{3}}(?![\d.]*\d)")
-IPV6 = re.compile(r"(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}(?![0-9A-Fa-f:])")
-_DIGIT = re.compile(r"\d")
+IPV4 = regex.compile(rf"(?<![\d.]){OCTET}(?:\.{OCTET}){{3}}(?![\d.]*\d)")
+IPV6 = regex.compile(r"(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}(?![0-9A-Fa-f:])")
+_DIGIT = regex.compile(r"\d")
 PLACEHOLDERS = {"email": "[EMAIL]", "card": "[CARD]", "phone": "[PHONE]", "ip": "[IP]"}
 
 
@@ -52,7 +52,7 @@ def mask_pii(text: str) -> tuple[str, dict[str, int]]:
     if _DIGIT.search(text) is None:
         return text, counts
 
-    def card(m: re.Match) -> str:
+    def card(m: regex.Match) -> str:
         digits = m.group().replace(" ", "").replace("-", "")
         if 13 <= len(digits) <= 19 and luhn_ok(digits):
             counts["card"] += 1
