@@ -17,6 +17,7 @@ import torch
 from jpalign.chunking import IGNORE_INDEX
 from jpalign.fused_ce import fused_linear_cross_entropy
 from jpalign.fused_logps import fused_token_logps
+from jpalign.fused_segments import accumulate_pays, fused_row_logps_accumulated
 from jpalign.preference import dpo_loss, orpo_odds_ratio_loss, simpo_loss, uses_average_logps
 
 
@@ -83,12 +84,24 @@ def _check_pairs(labels: torch.Tensor) -> int:
     return labels.shape[0] // 2
 
 
-def _pair_logps(hidden, weight, labels, average, chunk_size):
-    """(chosen, rejected) sequence log-probs and the chosen-rows token-mean NLL from one chunked pass."""
+def _pair_logps(hidden, weight, labels, average, chunk_size, strategy="recompute"):
+    """(chosen, rejected) sequence log-probs and the chosen-rows token-mean NLL from one chunked pass.
+
+    strategy "recompute": per-token log-probs, the backward recomputes each chunk (least memory, 4 matmuls);
+    "accumulate": per-row gradients built in the forward (3 matmuls, 2B x V x H fp32 more); "auto" picks
+    accumulate when `accumulate_pays` (accumulators at most half the size of the full logits).
+    """
     b = _check_pairs(labels)
-    logp, _ = fused_token_logps(hidden, weight, labels, chunk_size=chunk_size)  # (2B, T)
+    if strategy not in ("recompute", "accumulate", "auto"):
+        raise ValueError(f"strategy must be 'recompute', 'accumulate' or 'auto', got {strategy!r}")
     mask = labels != IGNORE_INDEX
-    total, count = logp.flatten(1).sum(-1), mask.flatten(1).sum(-1)
+    count = mask.flatten(1).sum(-1)
+    n_rows, n_tokens = labels.shape[0], int(count.sum())
+    if strategy == "accumulate" or (strategy == "auto" and accumulate_pays(n_rows, n_tokens, weight.shape[1])):
+        total = fused_row_logps_accumulated(hidden, weight, labels, chunk_size=chunk_size)
+    else:
+        logp, _ = fused_token_logps(hidden, weight, labels, chunk_size=chunk_size)  # (2B, T)
+        total = logp.flatten(1).sum(-1)
     seq = total / count.clamp(min=1) if average else total
     nll = -total[:b].sum() / count[:b].sum().clamp(min=1)
     return seq[:b], seq[b:], nll
@@ -118,16 +131,19 @@ def fused_dpo_loss(
     label_smoothing: float = 0.0,
     nll_weight: float = 0.0,
     chunk_size: int | None = None,
+    strategy: str = "auto",
 ) -> PreferenceOutput:
     """Fused `dpo_loss` (arXiv:2305.18290 and variants) on hidden (2B, T, H), chosen rows first.
 
     The reference is either precomputed log-probs (B,) on the loss type's basis (summed for sigmoid/hinge/robust,
     averaged for ipo: see `uses_average_logps` and `jpalign.reference`), or reference hidden states with its
     lm_head weight, evaluated under no_grad. nll_weight > 0 adds RPO's chosen-response token-mean NLL
-    (arXiv:2404.19733; TRL loss_type=["sigmoid", "sft"]) at no extra matmul.
+    (arXiv:2404.19733; TRL loss_type=["sigmoid", "sft"]) at no extra matmul. strategy: "recompute" (least
+    memory), "accumulate" (no recomputation, 2B x V x H fp32 more) or "auto" (accumulate when that is at most
+    half the full logits' size).
     """
     average = uses_average_logps(loss_type)
-    pc, pr, nll = _pair_logps(hidden, weight, labels, average, chunk_size)
+    pc, pr, nll = _pair_logps(hidden, weight, labels, average, chunk_size, strategy)
     rc, rr = _reference_logps(ref_chosen_logps, ref_rejected_logps, ref_hidden, ref_weight, labels, average, chunk_size)
     losses, cr, rj = dpo_loss(pc, pr, rc, rr, beta=beta, loss_type=loss_type, label_smoothing=label_smoothing)
     loss = losses.mean() + nll_weight * nll if nll_weight else losses.mean()
@@ -144,9 +160,13 @@ def fused_simpo_loss(
     label_smoothing: float = 0.0,
     nll_weight: float = 0.0,
     chunk_size: int | None = None,
+    strategy: str = "auto",
 ) -> PreferenceOutput:
-    """Fused `simpo_loss` (arXiv:2405.14734) on hidden (2B, T, H); nll_weight > 0 gives CPO's alpha * NLL term."""
-    ac, ar, nll = _pair_logps(hidden, weight, labels, True, chunk_size)
+    """Fused `simpo_loss` (arXiv:2405.14734) on hidden (2B, T, H); nll_weight > 0 gives CPO's alpha * NLL term.
+
+    strategy as in `fused_dpo_loss`.
+    """
+    ac, ar, nll = _pair_logps(hidden, weight, labels, True, chunk_size, strategy)
     losses, cr, rj = simpo_loss(ac, ar, beta=beta, gamma=gamma, label_smoothing=label_smoothing)
     loss = losses.mean() + nll_weight * nll if nll_weight else losses.mean()
     return PreferenceOutput(loss, losses, cr, rj, ac.detach(), ar.detach(), nll.detach())

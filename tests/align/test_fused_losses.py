@@ -58,8 +58,9 @@ def test_sequence_logps_rows_and_segments(average):
 
 @pytest.mark.parametrize(("loss_type", "eps"), [("sigmoid", 0.0), ("sigmoid", 0.1), ("ipo", 0.0),
                                                  ("hinge", 0.0), ("robust", 0.1)])
-@pytest.mark.parametrize("chunk_size", [3, 64])
-def test_dpo_fused_equals_unfused(loss_type, eps, chunk_size):
+@pytest.mark.parametrize(("chunk_size", "strategy"), [(3, "recompute"), (64, "recompute"), (3, "accumulate"),
+                                                      (64, "accumulate")])
+def test_dpo_fused_equals_unfused(loss_type, eps, chunk_size, strategy):
     hidden, weight, labels = _pairs()
     average = uses_average_logps(loss_type)
     g = torch.Generator().manual_seed(9)
@@ -67,9 +68,9 @@ def test_dpo_fused_equals_unfused(loss_type, eps, chunk_size):
     ref_logps = sequence_logps(ref_hidden @ ref_weight.t(), labels, average=average)
     kw = {"beta": 0.1, "loss_type": loss_type, "label_smoothing": eps}
     fused = fused_dpo_loss(hidden, weight, labels, ref_hidden=ref_hidden, ref_weight=ref_weight,
-                           chunk_size=chunk_size, **kw)
+                           chunk_size=chunk_size, strategy=strategy, **kw)
     pre = fused_dpo_loss(hidden, weight, labels, ref_chosen_logps=ref_logps[:B], ref_rejected_logps=ref_logps[B:],
-                         chunk_size=chunk_size, **kw)
+                         chunk_size=chunk_size, strategy=strategy, **kw)
     policy = sequence_logps(hidden @ weight.t(), labels, average=average)
     losses, cr, rr = dpo_loss(policy[:B], policy[B:], ref_logps[:B], ref_logps[B:], **kw)
     torch.testing.assert_close(fused.losses, losses, **TOL)
@@ -79,11 +80,12 @@ def test_dpo_fused_equals_unfused(loss_type, eps, chunk_size):
     _assert_same(fused.loss, losses.mean(), hidden, weight)
 
 
-def test_dpo_with_rpo_nll_term():
+@pytest.mark.parametrize("strategy", ["recompute", "accumulate"])
+def test_dpo_with_rpo_nll_term(strategy):
     hidden, weight, labels = _pairs(1)
     ref = torch.zeros(2 * B)
     fused = fused_dpo_loss(hidden, weight, labels, ref_chosen_logps=ref[:B], ref_rejected_logps=ref[B:],
-                           nll_weight=0.5, chunk_size=4)
+                           nll_weight=0.5, chunk_size=4, strategy=strategy)
     logits = hidden @ weight.t()
     policy = sequence_logps(logits, labels)
     losses, _, _ = dpo_loss(policy[:B], policy[B:], ref[:B], ref[B:])
@@ -91,10 +93,11 @@ def test_dpo_with_rpo_nll_term():
 
 
 @pytest.mark.parametrize("nll_weight", [0.0, 1.0])
-def test_simpo_fused_equals_unfused(nll_weight):
+@pytest.mark.parametrize("strategy", ["recompute", "accumulate"])
+def test_simpo_fused_equals_unfused(nll_weight, strategy):
     hidden, weight, labels = _pairs(2)
     fused = fused_simpo_loss(hidden, weight, labels, beta=2.0, gamma=0.7, label_smoothing=0.05,
-                             nll_weight=nll_weight, chunk_size=6)
+                             nll_weight=nll_weight, chunk_size=6, strategy=strategy)
     logits = hidden @ weight.t()
     avg = sequence_logps(logits, labels, average=True)
     losses, _, _ = simpo_loss(avg[:B], avg[B:], beta=2.0, gamma=0.7, label_smoothing=0.05)
@@ -133,11 +136,13 @@ def test_sft_fused_equals_unfused(z_loss):
     _assert_same(fused_n, sft_loss(hidden @ weight.t(), labels, num_items=50), hidden, weight)
 
 
-def test_bf16_dpo_close_to_fp32_logits_of_the_same_values():
+@pytest.mark.parametrize("strategy", ["recompute", "accumulate"])
+def test_bf16_dpo_close_to_fp32_logits_of_the_same_values(strategy):
     hidden, weight, labels = _pairs(6)
     hb, wb = hidden.detach().bfloat16().requires_grad_(), weight.detach().bfloat16().requires_grad_()
     ref0 = torch.zeros(B)
-    fused = fused_dpo_loss(hb, wb, labels, ref_chosen_logps=ref0, ref_rejected_logps=ref0, chunk_size=4)
+    fused = fused_dpo_loss(hb, wb, labels, ref_chosen_logps=ref0, ref_rejected_logps=ref0, chunk_size=4,
+                           strategy=strategy)
     policy = sequence_logps(hb.float() @ wb.float().t(), labels)
     losses, _, _ = dpo_loss(policy[:B], policy[B:], ref0, ref0)
     torch.testing.assert_close(fused.loss, losses.mean(), **TOL)
@@ -152,3 +157,24 @@ def test_pair_layout_and_reference_errors():
         fused_dpo_loss(hidden[:5], weight, labels[:5], ref_chosen_logps=zero, ref_rejected_logps=zero)
     with pytest.raises(ValueError, match="ref_hidden"):
         fused_dpo_loss(hidden, weight, labels)
+
+
+def test_strategies_agree_and_auto_rule():
+    from jpalign.fused_segments import accumulate_pays
+
+    assert accumulate_pays(2, 4096, 1024) and not accumulate_pays(2, 4096, 4096)
+    hidden, weight, labels = _pairs(7)
+    ref = torch.zeros(B)
+    outs = [fused_dpo_loss(hidden, weight, labels, ref_chosen_logps=ref, ref_rejected_logps=ref, strategy=s)
+            for s in ("recompute", "accumulate", "auto")]
+    grads = [torch.autograd.grad(o.loss, (hidden, weight)) for o in outs]
+    for o, g in zip(outs[1:], grads[1:]):
+        torch.testing.assert_close(o.loss, outs[0].loss, **TOL)
+        for a, b in zip(g, grads[0]):
+            torch.testing.assert_close(a, b, **TOL)
+    with pytest.raises(ValueError, match="strategy"):
+        fused_dpo_loss(hidden, weight, labels, ref_chosen_logps=ref, ref_rejected_logps=ref, strategy="fast")
+    with torch.no_grad():  # forward only: no accumulators are built
+        out = fused_dpo_loss(hidden, weight, labels, ref_chosen_logps=ref, ref_rejected_logps=ref,
+                             strategy="accumulate")
+    torch.testing.assert_close(out.loss, outs[0].loss.detach(), **TOL)
