@@ -36,7 +36,11 @@ class MaxSentenceLength(SentenceLength):
     name = "max_sentence"
 
     def measure(self, doc: Document) -> float:
-        return max((len(s) for s in features.sentences(doc, by_line=self.by_line)), default=0)
+        key = "sents_l" if self.by_line else "sents"
+        if key in doc.cache:
+            return max(map(len, doc.cache[key]), default=0)
+        pat = features.SENTENCE_OR_LINE_END if self.by_line else features.SENTENCE_END  # no list kept
+        return max((len(p.strip()) for p in pat.split(doc.text)), default=0)
 
 
 class EllipsisSentences(Rule):
