@@ -5,7 +5,8 @@ labelled (the worst case for us: the fused path skips unlabelled prompt tokens, 
 Tasks, forward + backward (gradients of hidden and weight):
   dpo  per-token log-probs -> per-sequence sums -> DPO sigmoid loss against fixed reference log-probs
   sft  token-mean cross-entropy (jpalign: `fused_linear_cross_entropy`, gradients computed in the forward)
-Variants: unfused (full fp32 logits, log_softmax, gather), jpalign (fused_dpo_loss / fused_linear_cross_entropy),
+Variants: unfused (full fp32 logits, log_softmax, gather), jpalign (fused_linear_cross_entropy; for DPO
+fused_dpo_loss with strategy "recompute" and "accumulate"; an older "jpalign" row is the default "auto"),
 trl (`trl.kernels.ChunkedLogProbFunction`, the fused LM head of TRL >= 1.x: 4096-token x 32768-vocab tiles,
 online log-sum-exp, backward recomputes), when the installed TRL has it.
 Memory: each variant runs in its own subprocess; peak RSS (VmHWM, reset after the inputs are built) minus RSS
@@ -34,6 +35,9 @@ import torch
 HERE = Path(__file__).resolve().parent
 VOCAB, SEQ = 65_536, 2_048
 TRL_PATH = "trl.kernels.ChunkedLogProbFunction"
+# fused_dpo_loss strategies: recompute (backward recomputes each chunk's logits: least memory, 4 matmuls) and
+# accumulate (per-row gradients built in the forward: 3 matmuls, 2B x V x H fp32 accumulators)
+JPALIGN_DPO = ("jpalign-recompute", "jpalign-accumulate")
 
 
 def _trl_function():
@@ -68,13 +72,14 @@ def _step(task, variant, hidden, weight, labels, n_seq, ref, chunk):
         else:
             logp = torch.log_softmax(logits, -1).gather(1, labels[:, None]).squeeze(1)
             loss = _dpo_from_token_logps(logp, n_seq, ref)
-    elif variant == "jpalign":
+    elif variant.startswith("jpalign"):
         if task == "sft":
             loss = jpalign.fused_linear_cross_entropy(hidden, weight, labels, chunk_size=chunk)
         else:
+            strategy = variant.partition("-")[2] or "auto"
             h = hidden.view(n_seq, -1, hidden.shape[-1])  # (2B, T, H)
             out = jpalign.fused_dpo_loss(h, weight, labels.view(n_seq, -1), ref_chosen_logps=ref[: n_seq // 2],
-                                         ref_rejected_logps=ref[n_seq // 2 :], chunk_size=chunk)
+                                         ref_rejected_logps=ref[n_seq // 2 :], chunk_size=chunk, strategy=strategy)
             loss = out.loss
     else:
         fn = _trl_function()
@@ -153,9 +158,10 @@ def main() -> int:
     grid = [(h, p) for h in (1024, 2048, 4096) for p in (1, 4)] if args.full else [(1024, 1)]
     if args.points:
         grid = [tuple(int(x) for x in point.split(":")) for point in args.points.split(",")]
-    variants = ["unfused", "jpalign"] + (["trl"] if _trl_function() else [])
+    trl = ["trl"] if _trl_function() else []
     rows = []
     for task in args.tasks.split(","):
+        variants = ["unfused", "jpalign"] + trl if task == "sft" else ["unfused", *JPALIGN_DPO, *trl]
         for h, pairs in grid:
             n = 2 * pairs * SEQ
             results = {v: run_variant(args, task, v, h, n) for v in variants}
@@ -212,10 +218,12 @@ def write(rows, args, machine: str | None = None, out: Path | None = None):
     ]
     for row in rows:
         ref = row["results"].get("unfused")
-        for v in ("unfused", "jpalign", "trl"):
-            if v not in row["results"]:
+        for v in ("unfused", "jpalign", *JPALIGN_DPO, "trl"):
+            if v == "trl" and v not in row["results"]:
                 lines.append(f"| {row['task']} | {row['hidden']} | {row['pairs']} | {row['tokens']} | trl | n/a: "
                              f"`{TRL_PATH}` absent | | | | |")
+                continue
+            if v not in row["results"]:
                 continue
             r = row["results"][v]
             peak, mem, t = _fmt(r, ref)
