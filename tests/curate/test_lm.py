@@ -115,3 +115,20 @@ def test_train_lm_command(tmp_path, data_dir):
                  "--order", "3", "--max-docs", "8"]) == 0
     m = CharLM.load(out)
     assert m.order == 3 and m.meta["heldout_docs"] >= 1 and set(m.percentiles) >= {"30", "60", "99"}
+
+
+def test_naturalness_step_values_match_the_model_methods():
+    from jpcurate.document import Document
+    from jpcurate.lm import load_default_model
+    from jpcurate.lm.step import NaturalnessFilter
+
+    step, m = NaturalnessFilter(max_chars=30), load_default_model()
+    texts = ["吾輩は猫である。名前はまだ無い。" * 4, "東京 大阪 ホテル 格安 予約 " * 8, "カタカナ", ""]
+    docs = [Document(str(i), t) for i, t in enumerate(texts)]
+    verdicts = step.apply_batch(docs)
+    for d, v in zip(docs, verdicts):
+        ppl = m.perplexity(step.sample(d.text))
+        assert d.values["ppl_bucket"] == m.bucket(ppl)
+        assert d.values["ppl_pct"] == pytest.approx(round(m.percentile_of(ppl), 1), abs=0.051)
+        assert (v is not None) == (ppl > step.limit())
+    assert len(step.sample("あ" * 100)) == 31 and step.sample("あ" * 30) == "あ" * 30

@@ -44,12 +44,18 @@ class NaturalnessFilter(Step):
         return self.apply_batch([doc])[0]
 
     def apply_batch(self, docs: Sequence[Document]) -> list[Verdict | None]:
+        import numpy as np
+
         model, limit = self.model, self.limit()
-        ppls = model.perplexities([self.sample(d.text) for d in docs]).tolist()
+        ppl = model.perplexities([self.sample(d.text) for d in docs])
+        pts = sorted((float(k), v) for k, v in model.percentiles.items())
+        pct = np.interp(ppl, [v for _, v in pts], [q for q, _ in pts], left=0.0, right=100.0)  # = percentile_of
+        cut = [model.percentiles["30"], model.percentiles["60"]]  # = bucket: head / middle / tail
+        buckets = np.array(["head", "middle", "tail"])[np.searchsorted(cut, ppl, side="right")]
         out: list[Verdict | None] = []
-        for d, ppl in zip(docs, ppls):
-            d.values["ppl"] = round(ppl, 1)
-            d.values["ppl_pct"] = round(model.percentile_of(ppl), 1)
-            d.values["ppl_bucket"] = model.bucket(ppl)
-            out.append((self.name, f"perplexity {ppl:.0f} > {limit:.0f}") if ppl > limit else None)
+        for d, p, q, b in zip(docs, ppl.tolist(), pct.tolist(), buckets.tolist()):
+            d.values["ppl"] = round(p, 1)
+            d.values["ppl_pct"] = round(q, 1)
+            d.values["ppl_bucket"] = b
+            out.append((self.name, f"perplexity {p:.0f} > {limit:.0f}") if p > limit else None)
         return out
