@@ -14,9 +14,13 @@ from jpcurate.dedup.stages import DedupConfig  # noqa: E402
 
 @pytest.fixture(scope="module")
 def ray_session():
-    ray.init(num_cpus=2, log_to_driver=False, include_dashboard=False)
+    """One local Ray instance for the module (reused when another fixture already started one)."""
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=2, log_to_driver=False, include_dashboard=False)
     yield
-    ray.shutdown()
+    if started:
+        ray.shutdown()
 
 
 def _files(out, subs=("kept", "removed", "quarantine", "rejected")):
