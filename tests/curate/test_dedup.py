@@ -178,3 +178,14 @@ def test_cli_dedup_and_pipeline_toml_dedup_steps(data_dir, tmp_path):
                     '[[steps]]\ntype = "NearDedup"\nthreshold = 0.8\n', encoding="utf-8")
     assert main(["run", "--config", str(toml), "--input", src, "--output", str(tmp_path / "toml"), "--quiet"]) == 0
     assert _records(tmp_path / "toml") == _records(tmp_path / "cli")
+
+
+def test_in_memory_dedup_equals_engine(labelled, data_dir):
+    from jpcurate.dedup.memory import dedup_texts
+
+    out, _ = labelled
+    recs = [json.loads(x) for x in (data_dir / "near_duplicates" / "documents.jsonl").read_text().splitlines()]
+    mem = dedup_texts([r["text"] for r in recs], [r["id"] for r in recs])
+    engine = _records(out)
+    assert {i: (v["cluster_id"], v["cluster_size"], v["reason"]) for i, v in mem.items()} == {
+        i: (r[1], r[2], r[4]) for i, r in engine.items()}

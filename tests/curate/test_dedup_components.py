@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components as scipy_components
 
@@ -63,3 +65,23 @@ def test_blocked_verification_equals_in_memory():
     np.testing.assert_array_equal(kept, ref_kept)
     np.testing.assert_allclose(jac, ref_jac)
     assert 0 < len(kept) < len(pairs) and len(loads) <= 6  # one load per (task, task) block at most
+
+
+BASES = ["吾輩は猫である。名前はまだ無い。どこで生れたかとんと見当がつかぬ。",
+         "メロスは激怒した。必ず、かの邪智暴虐の王を除かなければならぬと決意した。",
+         "山路を登りながら、こう考えた。智に働けば角が立つ。情に棹させば流される。"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 3), st.text(alphabet="あいうアイウ。、 ", max_size=3)),
+                min_size=1, max_size=12), st.randoms(use_true_random=False))
+def test_dedup_is_order_independent(specs, rnd):
+    """Any corpus of copies, edited copies and short snippets: shuffling the input changes no cluster or reason."""
+    from jpcurate.dedup.memory import dedup_texts
+
+    texts = [(BASES[b][:-edit] if edit else BASES[b]) + tail for b, edit, tail in specs]
+    ids = [f"d{i}" for i in range(len(texts))]
+    ref = dedup_texts(texts, ids)
+    order = list(range(len(texts)))
+    rnd.shuffle(order)
+    assert dedup_texts([texts[i] for i in order], [ids[i] for i in order]) == ref
