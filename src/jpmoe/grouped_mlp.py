@@ -120,6 +120,23 @@ class GroupedMoEMLP(torch.autograd.Function):
         return grad_x, g_gate_up, g_down, grad_w.to(ctx.weights_dtype), None
 
 
+@torch.no_grad()
+def _inference(x, w_gate_up, w_down, weights, experts) -> torch.Tensor:
+    """The forward without saving anything: per-chunk temporaries only (no full-size buffers to page in)."""
+    T, K = experts.shape
+    E, two_i, H = w_gate_up.shape
+    inter = two_i // 2
+    lay = _Layout(experts, E)
+    token = lay.slot_pair // K  # (rows,) token of each row; padding rows read token 0, their outputs are unused
+    ys = x.new_empty(lay.rows, H)
+    for e, r in lay.chunks:
+        h = x.index_select(0, token[r]) @ w_gate_up[e].t()  # (R, 2I)
+        a = F.silu(h[:, :inter]).mul_(h[:, inter:])  # (R, I)
+        torch.mm(a, w_down[e].t(), out=ys[r])
+    y = ys.index_select(0, lay.slot).view(T, K, H)  # (T, K, H)
+    return torch.bmm(weights.to(x.dtype).unsqueeze(1), y).squeeze(1)
+
+
 def grouped_moe_mlp(x: torch.Tensor, w_gate_up: torch.Tensor, w_down: torch.Tensor, weights: torch.Tensor,
                     experts: torch.Tensor) -> torch.Tensor:
     """out[t] = sum_k weights[t, k] * down_e(silu(gate_e(x[t])) * up_e(x[t])), e = experts[t, k].
@@ -127,4 +144,6 @@ def grouped_moe_mlp(x: torch.Tensor, w_gate_up: torch.Tensor, w_down: torch.Tens
     x (T, H); w_gate_up (E, 2I, H) gate rows first; w_down (E, H, I); weights (T, K); experts (T, K) int64.
     Returns (T, H) in x.dtype.
     """
-    return GroupedMoEMLP.apply(x, w_gate_up, w_down, weights, experts)
+    if torch.is_grad_enabled() and any(t.requires_grad for t in (x, w_gate_up, w_down, weights)):
+        return GroupedMoEMLP.apply(x, w_gate_up, w_down, weights, experts)
+    return _inference(x, w_gate_up, w_down, weights, experts)

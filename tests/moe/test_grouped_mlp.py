@@ -48,3 +48,11 @@ def test_row_buckets():
     buckets = [gm.align_rows(n) for n in sizes]
     assert all(b >= n and b - n <= max(31, n // 16) for n, b in zip(sizes, buckets))
     assert len(set(buckets)) < len(sizes) / 6
+
+
+@pytest.mark.parametrize("chunk", [4096, 8])
+def test_inference_path_matches_reference(chunk, monkeypatch):
+    monkeypatch.setattr(gm, "CHUNK_ROWS", chunk)
+    args = inputs(41, 6, 2, 16, 12, skip_expert=2)
+    with torch.no_grad():
+        torch.testing.assert_close(gm.grouped_moe_mlp(*args), moe_mlp_reference(*args), atol=1e-5, rtol=1e-5)
