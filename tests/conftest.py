@@ -16,6 +16,10 @@ import pytest
 # The bundled samples (data/); the jpcurate isolation run copies the tests elsewhere and points here by env.
 DATA_DIR = Path(os.environ.get("JPLLM_DATA", Path(__file__).resolve().parents[1] / "data"))
 
+# Two shared cores: OpenMP threads that spin while waiting starve the other process (torchrun tests, subprocess
+# apps); passive waits keep a training step at ~0.3 s instead of seconds. Subprocesses inherit it.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 HAS_CUDA = False
 if HAS_TORCH:
