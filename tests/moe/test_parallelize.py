@@ -53,3 +53,19 @@ def test_activation_checkpointing_keeps_keys_and_gradients():
         (out.logits.float().logsumexp(-1).mean() + out.aux_loss).backward()
     for (k, p), q in zip(a.named_parameters(), b.parameters()):
         torch.testing.assert_close(p.grad, q.grad, msg=k)
+
+
+@pytest.mark.slow
+def test_compile_and_checkpointing_match_eager():
+    cfg = ModelConfig.preset("debug", init_std=0.1)
+    torch.manual_seed(0)
+    a, b = Transformer(cfg), Transformer(cfg)
+    b.load_state_dict(a.state_dict())
+    parallelize(b, None, compile=True, activation_checkpointing=True)
+    ids = torch.randint(0, cfg.vocab_size, (2, 16))
+    la, lb = a(ids).logits, b(ids).logits
+    torch.testing.assert_close(lb, la, atol=1e-5, rtol=1e-5)
+    la.float().logsumexp(-1).mean().backward()
+    lb.float().logsumexp(-1).mean().backward()
+    for (k, p), q in zip(a.named_parameters(), b.parameters()):
+        torch.testing.assert_close(q.grad, p.grad, atol=1e-5, rtol=1e-5, msg=k)
