@@ -116,6 +116,8 @@ def test_cli_both_ways_copies_tokenizer(tmp_path):
         assert (tmp_path / "hf" / f).is_file(), f
     assert json.loads((tmp_path / "hf" / "config.json").read_text())["architectures"] == ["MixtralForCausalLM"]
     assert cli(["from-hf", str(tmp_path / "hf"), str(tmp_path / "back")]) == 0
+    with pytest.raises(ValueError, match="is a jpmoe checkpoint"):
+        load_hf(tmp_path / "ckpt")
     assert (tmp_path / "back" / "tokenizer.json").is_file()
     (c1, a), (c2, b) = load_checkpoint(tmp_path / "ckpt"), load_checkpoint(tmp_path / "back")
     assert c1 == c2 and all(torch.equal(a[k], b[k]) for k in a)

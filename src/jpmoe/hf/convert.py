@@ -89,7 +89,10 @@ def load_hf(src: str | Path, **config_overrides) -> tuple[ModelConfig, dict[str,
     src = Path(src)
     if not (src / "config.json").is_file():
         raise FileNotFoundError(f"{src} has no config.json: not a Hugging Face model directory")
-    config = config_from_hf(json.loads((src / "config.json").read_text()), **config_overrides)
+    d = json.loads((src / "config.json").read_text())
+    if d.get("format") == "jpmoe":
+        raise ValueError(f"{src} is a jpmoe checkpoint, not a Hugging Face one (to-hf exports it)")
+    config = config_from_hf(d, **config_overrides)
     return config, from_hf_state_dict(read_hf_weights(src), config)
 
 
