@@ -9,9 +9,10 @@ Variants: unfused (full fp32 logits, log_softmax, gather), jpalign (fused_linear
 fused_dpo_loss with strategy "recompute" and "accumulate"; an older "jpalign" row is the default "auto"),
 trl (`trl.kernels.ChunkedLogProbFunction`, the fused LM head of TRL >= 1.x: 4096-token x 32768-vocab tiles,
 online log-sum-exp, backward recomputes), when the installed TRL has it.
-Memory: each variant runs in its own subprocess; peak RSS (VmHWM, reset after the inputs are built) minus RSS
-with the inputs built = memory above inputs. On CUDA: max allocated minus allocated inputs. Time: median of
---repeats runs after one warm-up.
+Memory: each run is its own subprocess; peak RSS (VmHWM, reset after the inputs are built) minus RSS with the
+inputs built = memory above inputs. On CUDA: max allocated minus allocated inputs. Time: each repeat runs every
+variant once, round-robin (a warm-up and one timed run per subprocess), and the table gives the median over
+--repeats, so load changes on a shared machine hit all variants alike.
 
     python benchmarks/bench_align.py            # default grid (a few minutes on 2 cores)
     python benchmarks/bench_align.py --full     # hidden 1024, 2048, 4096 x batch 1 and 4 pairs of 2048 tokens
@@ -123,8 +124,9 @@ def worker(task: str, variant: str, hidden_size: int, n_tokens: int, repeats: in
 
 
 def run_variant(args, task, variant, hidden_size, n_tokens) -> dict | None:
+    """One subprocess: a warm-up and one timed forward + backward of `variant`; None when it fails."""
     cmd = [sys.executable, __file__, "--worker", task, variant, str(hidden_size), str(n_tokens),
-           "--repeats", str(args.repeats)] + (["--chunk-size", str(args.chunk_size)] if args.chunk_size else [])
+           "--repeats", "1"] + (["--chunk-size", str(args.chunk_size)] if args.chunk_size else [])
     env = {**os.environ}
     env.pop("TRITON_INTERPRET", None)  # TRL would otherwise run its kernels in the Triton interpreter
     res = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -132,6 +134,25 @@ def run_variant(args, task, variant, hidden_size, n_tokens) -> dict | None:
         print(f"  {task}/{variant} H={hidden_size} N={n_tokens} failed: {res.stderr.strip()[-400:]}", flush=True)
         return None
     return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def run_point(args, task, variants, hidden_size, n_tokens) -> dict:
+    """Round-robin over the variants, one subprocess each per repeat, so load changes on a shared machine hit
+    every variant alike; time = median over repeats, memory = the largest peak."""
+    runs: dict[str, list[dict]] = {v: [] for v in variants}
+    for _ in range(args.repeats):
+        for v in variants:
+            r = run_variant(args, task, v, hidden_size, n_tokens)
+            if r is not None:
+                runs[v].append(r)
+    out = {}
+    for v, rs in runs.items():
+        if not rs:
+            out[v] = None
+            continue
+        peak = max(rs, key=lambda r: r["above_mb"])
+        out[v] = {**peak, "time_s": statistics.median(r["time_s"] for r in rs), "times_s": [r["time_s"] for r in rs]}
+    return out
 
 
 def main() -> int:
@@ -153,6 +174,7 @@ def main() -> int:
     if args.render:  # re-render a results JSON (e.g. after a table format change) without re-running
         data = json.loads(Path(args.render).read_text())
         args.repeats, args.note = data.get("repeats", args.repeats), data.get("note", args.note)
+        args.round_robin = data.get("round_robin", False)
         write(data["rows"], args, machine=data["machine"], out=Path(args.render).with_suffix(""))
         return 0
     grid = [(h, p) for h in (1024, 2048, 4096) for p in (1, 4)] if args.full else [(1024, 1)]
@@ -164,7 +186,7 @@ def main() -> int:
         variants = ["unfused", "jpalign"] + trl if task == "sft" else ["unfused", *JPALIGN_DPO, *trl]
         for h, pairs in grid:
             n = 2 * pairs * SEQ
-            results = {v: run_variant(args, task, v, h, n) for v in variants}
+            results = run_point(args, task, variants, h, n)
             print(f"  done {task} H={h} pairs={pairs}: " + ", ".join(
                 f"{v} {r['above_mb']:.0f} MB {r['time_s']:.1f} s" for v, r in results.items() if r), flush=True)
             rows.append({"task": task, "hidden": h, "pairs": pairs, "tokens": n, "results": results})
@@ -207,7 +229,8 @@ def write(rows, args, machine: str | None = None, out: Path | None = None):
     lines = [
         f"Machine {machine}{' (' + args.note + ')' if args.note else ''}, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, float32, V={VOCAB}, "
-        f"sequence {SEQ}, every token labelled; {trl_note}. Median of {args.repeats} runs after a warm-up; "
+        f"sequence {SEQ}, every token labelled; {trl_note}. Median of {args.repeats} "
+        f"{'round-robin runs, each' if getattr(args, 'round_robin', True) else 'runs'} after a warm-up; "
         "memory = peak RSS of the variant's subprocess; 'above inputs' excludes the inputs and the runtime "
         "(percent and time ratio relative to unfused); 'above inputs and grads' also excludes the fp32 gradients "
         "of weight and hidden that every variant returns ((V + N) x H x 4 bytes).",
@@ -236,7 +259,8 @@ def write(rows, args, machine: str | None = None, out: Path | None = None):
     out = out or HERE / "results" / f"align-{datetime.date.today()}-{machine}{name.replace(',', '_')}"
     out.parent.mkdir(exist_ok=True)
     out.with_suffix(".md").write_text("# bench_align\n\n" + table + "\n")
-    meta = {"machine": machine, "repeats": args.repeats, "note": args.note}
+    meta = {"machine": machine, "repeats": args.repeats, "note": args.note,
+            "round_robin": getattr(args, "round_robin", True)}
     out.with_suffix(".json").write_text(json.dumps({**meta, "rows": rows}, indent=1))
 
 
