@@ -16,6 +16,8 @@ variant once, round-robin (a warm-up and one timed run per subprocess), and the 
 
     python benchmarks/bench_align.py            # default grid (a few minutes on 2 cores)
     python benchmarks/bench_align.py --full     # hidden 1024, 2048, 4096 x batch 1 and 4 pairs of 2048 tokens
+                                                # (unfused at 16,384 tokens peaks near 17 GB: needs >= 24 GB RAM)
+    python benchmarks/bench_align.py --points 1024:2 --tasks dpo --repeats 3   # one point (hidden:pairs)
 """
 
 from __future__ import annotations
