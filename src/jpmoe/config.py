@@ -59,6 +59,8 @@ class ModelConfig:
             raise ValueError(f"aux_loss_scope must be one of {AUX_LOSS_SCOPES}, got {self.aux_loss_scope!r}")
         if self.shared_expert_size and not self.num_experts:
             raise ValueError("shared_expert_size needs num_experts > 0 (a dense model has no experts to share)")
+        if self.kernels not in ("torch", "triton"):  # whether triton can run here is checked at the first forward
+            raise ValueError(f"kernels must be 'torch' or 'triton', not {self.kernels!r}")
 
     @property
     def is_moe(self) -> bool:

@@ -25,3 +25,8 @@ def test_bad_head_count_is_rejected():
 def test_unknown_preset_names_known_ones():
     with pytest.raises(KeyError, match="debug"):
         ModelConfig.preset("nope")
+
+
+def test_unknown_kernels_backend_is_rejected_at_construction():
+    with pytest.raises(ValueError, match="kernels must be 'torch' or 'triton'"):
+        ModelConfig.preset("debug", kernels="cuda")
