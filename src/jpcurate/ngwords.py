@@ -20,7 +20,7 @@ from pathlib import Path
 
 from jpcurate import features
 from jpcurate.charclass import C
-from jpcurate.pipeline import Step, Verdict
+from jpcurate.pipeline import RebuiltStep, Verdict
 from jpcurate.wordmatch import MorphemeChecker, TrieMatcher, script_boundary_ok
 
 DEFAULT_FILES = {
@@ -59,7 +59,7 @@ def has_fugashi() -> bool:
     return importlib.util.find_spec("fugashi") is not None and importlib.util.find_spec("unidic_lite") is not None
 
 
-class NGWords(Step):
+class NGWords(RebuiltStep):
     name = "ngwords"
 
     def __init__(self, categories: dict[str, Limit | dict], *, files: dict[str, str | list[str]] | None = None,
@@ -82,13 +82,6 @@ class NGWords(Step):
         self._matcher = TrieMatcher(self._word_cats)
         use_mecab = self.boundary == "mecab" and has_fugashi()
         self._morph = MorphemeChecker() if use_mecab else None
-
-    def __getstate__(self) -> dict:
-        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
-
-    def __setstate__(self, state: dict) -> None:
-        vars(self).update(state)
-        self._build()
 
     def reasons(self) -> tuple[str, ...]:
         return tuple(f"{self.name}.{c}" for c in self.categories)

@@ -62,6 +62,21 @@ class Step:
         return f"{type(self).__name__}({params})"
 
 
+
+class RebuiltStep(Step):
+    """A step whose private `_` attributes (compiled matchers, loaded lists) derive from its public settings:
+    only the settings are pickled (to worker processes and Ray tasks), and `_build()` recreates the rest."""
+
+    def _build(self) -> None:
+        raise NotImplementedError
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+
+    def __setstate__(self, state: dict) -> None:
+        vars(self).update(state)
+        self._build()
+
 class Pipeline(list):
     """A list of steps with a name (a preset name or a config file); checks that step names are unique."""
 

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import regex
 
-from jpcurate.pipeline import Step, Verdict
+from jpcurate.pipeline import RebuiltStep, Verdict
 
 LLMJP_TLDS = ("biz", "cc", "com", "info", "jp", "me", "net", "org", "site", "tokyo", "tv", "work", "xyz")
 
@@ -37,7 +37,7 @@ def load_blocklist(path: str | None) -> tuple[set[str], list[str]]:
     return domains, patterns
 
 
-class UrlFilter(Step):
+class UrlFilter(RebuiltStep):
     def __init__(self, *, blocklist: str | None = None, use_blocklist: bool = True, extra_domains: tuple = (),
                  tld_allow: tuple[str, ...] | list[str] | None = None, url_field: str = "url",
                  name: str = "url") -> None:
@@ -50,13 +50,6 @@ class UrlFilter(Step):
         self._domains, pats = load_blocklist(self.blocklist) if self.use_blocklist else (set(), [])
         self._domains |= {d.lower().lstrip(".") for d in self.extra_domains}
         self._patterns = [(p, regex.compile(p, regex.I)) for p in pats]
-
-    def __getstate__(self) -> dict:
-        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
-
-    def __setstate__(self, state: dict) -> None:
-        vars(self).update(state)
-        self._build()
 
     def reasons(self) -> tuple[str, ...]:
         codes = ["invalid"] + (["blocked_domain", "pattern"] if self.use_blocklist else [])
