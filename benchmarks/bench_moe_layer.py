@@ -203,10 +203,11 @@ def main() -> None:
     p.add_argument("--out", default="benchmarks/results")
     p.add_argument("--machine-tag", default=platform.node().split(".")[0] or "cpu")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+    p.add_argument("--devices", default="cpu,cuda", help="comma list; cuda rows run only where CUDA exists")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    devices = [d for d in args.devices.split(",") if d == "cpu" or (d == "cuda" and torch.cuda.is_available())]
     if not torch.cuda.is_available():
         print("no CUDA device: CPU rows only (the GPU rows and our Triton kernels run where CUDA exists)")
     load0 = os.getloadavg()

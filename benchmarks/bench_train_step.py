@@ -51,7 +51,8 @@ CPU_CASES = [
     ("small MoE, V=8000", "debug", {"vocab_size": 8000, "hidden_size": 256, "intermediate_size": 512,
                                     "num_layers": 4, "num_heads": 8, "num_kv_heads": 4, "num_experts": 8}, 8, 256),
 ]
-GPU_CASES = [("moe-0.5b", "moe-0.5b", {}, 8, 2048)]
+GPU_CASES = [("moe-0.5b, torch ops", "moe-0.5b", {}, 8, 2048),
+             ("moe-0.5b, Triton kernels", "moe-0.5b", {"kernels": "triton"}, 8, 2048)]
 
 
 def build(preset: str, overrides: dict, device):
@@ -152,13 +153,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    parser.add_argument("--devices", default="cpu,cuda", help="comma list; cuda runs only where CUDA exists")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     out_dir = ROOT / "benchmarks" / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
-    runs = [("cpu", torch.device("cpu"), CPU_CASES, "float32")]
-    if torch.cuda.is_available():
+    wanted = args.devices.split(",")
+    runs = [("cpu", torch.device("cpu"), CPU_CASES, "float32")] if "cpu" in wanted else []
+    if torch.cuda.is_available() and "cuda" in wanted:
         runs.append(("cuda", torch.device("cuda"), GPU_CASES, "bf16 autocast"))
     else:
         print("GPU MFU: skipped, no CUDA device on this machine (run this script on a GPU host to measure MFU)\n")

@@ -68,6 +68,9 @@ def route(logits: torch.Tensor, k: int, *, renormalize: bool = True, backend: st
 def moe_mlp(x: torch.Tensor, w_gate_up: torch.Tensor, w_down: torch.Tensor, weights: torch.Tensor,
             experts: torch.Tensor, *, backend: str = "torch") -> torch.Tensor:
     if _triton(backend):
+        if torch.is_autocast_enabled(x.device.type):  # a custom Function is not autocast: cast as F.linear would
+            dt = torch.get_autocast_dtype(x.device.type)
+            x, w_gate_up, w_down = x.to(dt), w_gate_up.to(dt), w_down.to(dt)
         return moe_mlp_triton(x, w_gate_up, w_down, weights, experts)
     # the CPU fast path (issue 5): same semantics as moe_mlp_reference, which stays the test oracle
     return grouped_moe_mlp(x, w_gate_up, w_down, weights, experts)
