@@ -187,35 +187,73 @@ def moe_rows(peaks: dict, tokens: list[int], shapes: dict) -> list[dict]:
     return rows
 
 
-def tune(tokens: list[int]) -> None:
-    """Time forward+backward of each tile candidate per MoE shape; print the best, to copy into tiling.GPU_TABLE."""
-    import jpmoe.kernels.moe_mlp as moe_module
-    from jpmoe.kernels.moe_mlp import moe_mlp
+def kernel_ms(fn, inputs, dout, reps: int = 5) -> dict:
+    """GPU milliseconds per kernel name for one forward + backward (torch.profiler, mean over `reps` runs)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    run = _fwd_bwd(fn, inputs, dout)
+    run()  # compile and warm up outside the trace
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(reps):
+            run()
+        torch.cuda.synchronize()
+    return {e.key: e.self_device_time_total / 1e3 / reps for e in prof.key_averages() if e.self_device_time_total}
+
+
+TUNED = ("_moe_gate_up_kernel", "_moe_scatter_gemm_kernel", "_moe_down_bwd_kernel", "_moe_dw_kernel")
+
+
+def tune_candidates(current) -> list:
+    """The current table row first, then 16 sweeps; each kernel takes its own tiles, so one sweep times them all."""
     from jpmoe.kernels.tiling import GemmTiles, MoETiles
 
-    candidates = []
-    for bm in (64, 128):
-        for bn in (64, 128):
-            for bk, stages in ((64, 3), (64, 4), (128, 3)):
-                for warps in (4, 8):
-                    g = GemmTiles(bm, bn, bk, 8, warps, stages)
-                    gate = GemmTiles(bm, max(32, bn // 2), bk, 8, warps, stages)
-                    candidates.append(MoETiles(gate, g, gate, GemmTiles(128, 128, 64, 8, 8, 3)))
+    gemm = [(bm, bn, bk, w, st) for bm in (64, 128) for bn in (64, 128) for bk, st in ((64, 3), (64, 4))
+            for w in (4, 8)]
+    dw = [(bm, bn, bk, w, st) for bm in (64, 128) for bn in (128, 256) for bk in (32, 64) for w, st in ((8, 3), (4, 4))]
+    out = [current]
+    for (bm, bn, bk, w, st), (dm, dn, dk, dw_w, dw_st) in zip(gemm, dw):
+        out.append(MoETiles(gate_up=GemmTiles(bm, bn // 2, bk, current.gate_up.group_m, w, st),
+                            scatter=GemmTiles(bm, bn, bk, current.scatter.group_m, w, st),
+                            down_bwd=GemmTiles(bm, bn, bk, current.down_bwd.group_m, w, st),
+                            dw=GemmTiles(dm, dn, dk, 8, dw_w, dw_st)))
+    return out
+
+
+def tune(tokens: list[int]) -> None:
+    """Per MoE shape and token count: profile forward+backward under each tile candidate, and print per kernel the
+    fastest tiles against the current table's (block_m must agree across the forward kernels: it is the padding
+    unit of the alignment, so the row printed for the table takes the gate-up kernel's block_m for all three)."""
+    import jpmoe.kernels.moe_mlp as moe_module
+    from jpmoe.kernels.moe_mlp import moe_mlp
+
     original = moe_module.moe_tiles
     try:
         for shape, dims in MOE_SHAPES.items():
             for T in tokens:
                 inputs, dout = moe_inputs(dims["E"], dims["K"], dims["H"], dims["inter"], T)
-                timed = []
-                for cand in candidates:
+                current = original(T * dims["K"], dims["E"], torch.bfloat16)
+                timed = []  # (candidate, {kernel: ms})
+                for cand in tune_candidates(current):
                     moe_module.moe_tiles = lambda *a, c=cand: c
                     try:
-                        timed.append((_time_pair(moe_mlp, inputs, dout)[1], cand))
+                        timed.append((cand, kernel_ms(moe_mlp, inputs, dout)))
                     except Exception as err:  # out of shared memory / registers: skip the candidate
-                        print(f"skip {cand}: {repr(err)[:80]}")
-                timed.sort(key=lambda r: r[0])
-                print(f"{shape} T={T} rows/expert={T * dims['K'] / dims['E']:.0f}: best fwd+bwd {timed[0][0]:.3f} ms "
-                      f"with {timed[0][1]}", flush=True)
+                        print(f"skip {cand}: {repr(err)[:80]}", flush=True)
+                print(f"\n{shape} T={T} rows/expert={T * dims['K'] / dims['E']:.0f}", flush=True)
+                fields = dict(zip(TUNED, ("gate_up", "scatter", "down_bwd", "dw")))
+                base = {k: timed[0][1].get(k, float("nan")) for k in TUNED}
+                print("  current: " + ", ".join(f"{k} {v:.3f}" for k, v in base.items())
+                      + f" = {sum(base.values()):.3f} ms", flush=True)
+                for bm in (64, 128):  # the three row-block kernels share block_m (the alignment's padding unit)
+                    best = {}
+                    for k, field in fields.items():
+                        pool = [(ms.get(k, float("inf")), getattr(c, field)) for c, ms in timed
+                                if k == "_moe_dw_kernel" or c.block_m == bm]
+                        best[k] = min(pool, key=lambda r: r[0])
+                    print(f"  block_m={bm}: {sum(ms for ms, _ in best.values()):.3f} ms", flush=True)
+                    for k, (ms, tiles) in best.items():
+                        print(f"    {fields[k]}={tiles},  # {ms:.3f} ms (current {base[k]:.3f})", flush=True)
     finally:
         moe_module.moe_tiles = original
 

@@ -67,10 +67,10 @@ def route(logits: torch.Tensor, k: int, *, renormalize: bool = True, backend: st
 
 def moe_mlp(x: torch.Tensor, w_gate_up: torch.Tensor, w_down: torch.Tensor, weights: torch.Tensor,
             experts: torch.Tensor, *, backend: str = "torch") -> torch.Tensor:
-    if _triton(backend):
-        if torch.is_autocast_enabled(x.device.type):  # a custom Function is not autocast: cast as F.linear would
-            dt = torch.get_autocast_dtype(x.device.type)
-            x, w_gate_up, w_down = x.to(dt), w_gate_up.to(dt), w_down.to(dt)
-        return moe_mlp_triton(x, w_gate_up, w_down, weights, experts)
-    # the CPU fast path (issue 5): same semantics as moe_mlp_reference, which stays the test oracle
-    return grouped_moe_mlp(x, w_gate_up, w_down, weights, experts)
+    fn = moe_mlp_triton if _triton(backend) else grouped_moe_mlp  # grouped: the CPU fast path of "torch" (issue 5)
+    device = x.device.type
+    if torch.is_autocast_enabled(device):  # both are custom Functions, which autocast skips: cast as F.linear would
+        dt = torch.get_autocast_dtype(device)
+        with torch.autocast(device, enabled=False):
+            return fn(x.to(dt), w_gate_up.to(dt), w_down.to(dt), weights, experts)
+    return fn(x, w_gate_up, w_down, weights, experts)

@@ -51,16 +51,21 @@ def test_check_backend_names_the_problem(monkeypatch):
         dispatch.rms_norm(torch.ones(2, 4), torch.ones(4), 1e-5, backend="triton")
 
 
-def test_triton_moe_under_autocast_computes_in_the_autocast_dtype(gen):
-    """A custom autograd Function is not autocast: the dispatch casts as F.linear would, so a bf16/fp16 autocast
-    training step does not silently run the expert GEMMs in fp32. fp16 here (the interpreter cannot do bf16)."""
+def test_moe_mlp_under_autocast_computes_in_the_autocast_dtype(gen):
+    """Custom autograd Functions are not autocast: the dispatch casts as F.linear would, so a bf16/fp16 autocast
+    training step neither runs the expert GEMMs in fp32 (triton) nor fails on mixed dtypes (torch). fp16 here:
+    the interpreter cannot do bf16."""
     T, E, K, H, inter = 9, 4, 2, 32, 48
     x = torch.randn(T, H, generator=gen).to(DEVICE)
     w_gu = (torch.randn(E, 2 * inter, H, generator=gen) * 0.1).to(DEVICE)
     w_down = (torch.randn(E, H, inter, generator=gen) * 0.1).to(DEVICE)
     weights, experts = dispatch.route(torch.randn(T, E, generator=gen).to(DEVICE), K)
-    with torch.autocast(DEVICE, dtype=torch.float16):
-        got = dispatch.moe_mlp(x, w_gu, w_down, weights, experts, backend="triton")
-    assert got.dtype == torch.float16
     want = dispatch.moe_mlp(x.half(), w_gu.half(), w_down.half(), weights, experts, backend="torch")
-    torch.testing.assert_close(got, want, atol=2e-3, rtol=2e-3)
+    for backend in ("triton", "torch"):
+        xi = x.clone().requires_grad_()
+        with torch.autocast(DEVICE, dtype=torch.float16):
+            got = dispatch.moe_mlp(xi, w_gu, w_down, weights, experts, backend=backend)
+        assert got.dtype == torch.float16
+        torch.testing.assert_close(got, want, atol=2e-3, rtol=2e-3)
+        got.float().sum().backward()  # the backward runs outside autocast on fp16 saved tensors
+        assert xi.grad.dtype == torch.float32 and torch.isfinite(xi.grad).all()
