@@ -61,46 +61,60 @@ def ngram_hash_doubling(ids: np.ndarray, n: int) -> np.ndarray:
     return h
 
 
+NGRAM_BLOCK = 1 << 15  # characters per block of documents in `prepare_ngrams` (its temporaries stay in cache)
+NGRAM_KEY_BITS = 22  # hash bits per n-gram in the sort key; 10 bits above them number the documents of a block
+SENTINEL = np.uint32(0xFFFFFFFF)  # the key of an n-gram crossing a document boundary (document 1023, never used)
+
+
 def prepare_ngrams(docs: list[Document], n: int) -> None:
     """Cache `(total, distinct, repeated_distinct, top)` of the character n-grams of each document under
-    `ngram<n>`, for a whole batch at once: n-grams are hashed over the concatenated code points, those crossing a
-    document boundary dropped, keys = (document index, hash) packed in one integer, one sort, run lengths per
-    document."""
+    `ngram<n>`. Documents are taken in blocks of about `NGRAM_BLOCK` characters (at most 1023 documents; a longer
+    document is a block of its own): their code points are concatenated and hashed in one pass, each n-gram gets
+    the 32-bit key (document in block << 22 | top 22 bits of its hash), those crossing a document boundary the
+    sentinel key, and one sort of the block's keys gives the runs, counted per document with `searchsorted`.
+    A 22-bit hash collides about once per 4 M pairs of n-grams of one document, which moves no ratio."""
     key = f"ngram{n}"
     todo = [d for d in docs if key not in d.cache]
     if not todo:
         return
-    if len(todo) >= 1 << 15:
-        for i in range(0, len(todo), 1 << 14):
-            prepare_ngrams(todo[i : i + (1 << 14)], n)
-        return
     prepare_counts(todo)
-    lens = np.fromiter((len(d.text) for d in todo), dtype=np.int64, count=len(todo))
-    cps = np.concatenate([d.cache["cps"] for d in todo]).astype(np.uint64) if len(todo) > 1 else \
-        todo[0].cache["cps"].astype(np.uint64)
-    m = len(cps) - n + 1
-    result = np.zeros((len(todo), 4), dtype=np.int64)
-    if m > 0:
-        h = ngram_hash_doubling(cps, n)
-        owner = np.repeat(np.arange(len(todo), dtype=np.uint64), lens)
-        valid = owner[:m] == owner[n - 1 : n - 1 + m]  # the n-gram lies inside one document
-        # sort key = (document, hash): 32-bit keys (twice as fast to sort) while the batch index fits in 10 bits;
-        # a 22-bit hash collides about once per 4 M pairs of n-grams of one document, which moves no ratio.
-        shift = 22 if len(todo) <= 1024 else 48
-        key_t = np.uint32 if shift == 22 else np.uint64
-        keys = np.sort(((owner[:m][valid] << np.uint64(shift)) | (h[valid] >> np.uint64(64 - shift))).astype(key_t))
-        if len(keys):
-            starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
-            run_len = np.diff(np.append(starts, len(keys)))
-            run_doc = (keys[starts] >> key_t(shift)).astype(np.int64)
-            nd = len(todo)
-            result[:, 0] = np.bincount(run_doc, weights=run_len, minlength=nd)
-            result[:, 1] = np.bincount(run_doc, minlength=nd)
-            result[:, 2] = np.bincount(run_doc, weights=run_len > 1, minlength=nd)
-            first = np.flatnonzero(np.concatenate(([True], run_doc[1:] != run_doc[:-1])))
-            result[run_doc[first], 3] = np.maximum.reduceat(run_len, first)
-    for d, row in zip(todo, result.tolist()):
-        d.cache[key] = tuple(row)
+    start, size = 0, 0
+    for i, d in enumerate(todo):
+        size += len(d.text)
+        if size >= NGRAM_BLOCK or i - start == 1022 or i == len(todo) - 1:
+            for doc, row in zip(todo[start : i + 1], _ngram_block(todo[start : i + 1], n)):
+                doc.cache[key] = row
+            start, size = i + 1, 0
+
+
+def _ngram_block(docs: list[Document], n: int) -> list[tuple[int, int, int, int]]:
+    """(total, distinct, repeated, top) for each of <= 1023 documents, from one sort of their n-gram keys."""
+    nd = len(docs)
+    lens = np.fromiter((len(d.text) for d in docs), dtype=np.int64, count=nd)
+    total = np.maximum(lens - n + 1, 0)
+    m = int(lens.sum()) - n + 1
+    if m <= 0 or not total.any():
+        return [(0, 0, 0, 0)] * nd
+    cps = np.concatenate([d.cache["cps"] for d in docs]) if nd > 1 else docs[0].cache["cps"]
+    h = ngram_hash_doubling(cps.astype(np.uint64), n)
+    h >>= np.uint64(64 - NGRAM_KEY_BITS)
+    keys = h.astype(np.uint32)
+    keys |= np.repeat(np.arange(nd, dtype=np.uint32) << np.uint32(NGRAM_KEY_BITS), lens)[:m]
+    starts = np.cumsum(lens)[:-1]  # n-grams starting at s-n+1 .. s-1 cross the boundary at s
+    cross = (starts[:, None] - np.arange(1, n)).ravel()
+    keys[cross[(cross >= 0) & (cross < m)]] = SENTINEL
+    keys.sort()
+    keys = keys[: int(total.sum())]  # the sentinels sort last
+    run_start = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+    run_len = np.diff(np.append(run_start, len(keys)))
+    run_doc = keys[run_start] >> np.uint32(NGRAM_KEY_BITS)
+    bounds = np.searchsorted(run_doc, np.arange(nd + 1, dtype=np.uint32))
+    distinct = np.diff(bounds)
+    repeated = np.diff(np.concatenate(([0], np.cumsum(run_len > 1)))[bounds])
+    top = np.zeros(nd, dtype=np.int64)
+    has = distinct > 0
+    top[has] = np.maximum.reduceat(run_len, bounds[:-1][has])
+    return list(zip(total.tolist(), distinct.tolist(), repeated.tolist(), top.tolist()))
 
 
 def ngram_summary(doc: Document, n: int) -> tuple[int, int, int, int]:

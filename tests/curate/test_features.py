@@ -1,0 +1,53 @@
+"""Batch features against per-document references: the block-wise n-gram statistics of `prepare_ngrams`."""
+
+import numpy as np
+import pytest
+from curate_helpers import doc
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from jpcurate import features
+from jpcurate.charclass import codepoints
+from jpcurate.rules.repetition import ngram_hashes
+
+
+def reference_summary(text: str, n: int) -> tuple[int, int, int, int]:
+    """(total, distinct, repeated, top) of one document's n-grams, from the left-to-right polynomial hash cut to
+    the top 22 bits (the key `prepare_ngrams` sorts), counted with np.unique."""
+    h = ngram_hashes(codepoints(text), n) >> np.uint64(64 - features.NGRAM_KEY_BITS)
+    if len(h) == 0:
+        return (0, 0, 0, 0)
+    _, cnt = np.unique(h, return_counts=True)
+    return (len(h), len(cnt), int((cnt > 1).sum()), int(cnt.max()))
+
+
+TEXTS = ["吾輩は猫である。名前はまだ無い。" * 3, "", "短い", "あいうえおかきくけこ", "ああああああああああああ",
+         "東京 大阪 ホテル 格安 予約 " * 5, "abcabcabcabc𠮷𠮷𠮷𠮷𠮷𠮷𠮷𠮷𠮷𠮷𠮷", "x" * 9, "y" * 10, "z" * 11]
+
+
+@pytest.mark.parametrize("block", [1, 5, 40, 1 << 15])
+@pytest.mark.parametrize("n", [1, 3, 10])
+def test_block_statistics_equal_the_per_document_reference(monkeypatch, block, n):
+    monkeypatch.setattr(features, "NGRAM_BLOCK", block)
+    docs = [doc(t) for t in TEXTS * 2]
+    features.prepare_ngrams(docs, n)
+    assert [d.cache[f"ngram{n}"] for d in docs] == [reference_summary(t, n) for t in TEXTS * 2]
+
+
+def test_more_documents_than_a_block_can_number():
+    docs = [doc(("あい" * (i % 7)) + str(i)) for i in range(2600)]  # short documents: > 1023 per block
+    features.prepare_ngrams(docs, 3)
+    assert [d.cache["ngram3"] for d in docs] == [reference_summary(d.text, 3) for d in docs]
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.text(alphabet=st.sampled_from("あいう漢字カナ。 ab\n𠮷"), max_size=40) | st.text(max_size=20),
+                max_size=12), st.integers(1, 12), st.integers(1, 60))
+def test_random_batches_match_the_reference(texts, n, block):
+    features.NGRAM_BLOCK, saved = block, features.NGRAM_BLOCK
+    try:
+        docs = [doc(t) for t in texts]
+        features.prepare_ngrams(docs, n)
+    finally:
+        features.NGRAM_BLOCK = saved
+    assert [d.cache[f"ngram{n}"] for d in docs] == [reference_summary(t, n) for t in texts]
