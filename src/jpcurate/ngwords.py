@@ -86,18 +86,24 @@ class NGWords(RebuiltStep):
     def reasons(self) -> tuple[str, ...]:
         return tuple(f"{self.name}.{c}" for c in self.categories)
 
-    def hits(self, text: str) -> list[tuple[int, int]]:
-        spans = self._matcher.find(text)
+    def hits(self, text: str, spans: list[tuple[int, int]] | None = None) -> list[tuple[int, int]]:
+        """Spans of the word hits in `text` that pass the boundary check (`spans`: the matcher's, if known)."""
+        if spans is None:
+            spans = self._matcher.find(text)
         if self.boundary == "none" or not spans:
             return spans
         if self._morph is not None:
             return [(s, e) for s, e in spans if self._morph.ok(text, s, e)]
         return [(s, e) for s, e in spans if script_boundary_ok(text, s, e)]
 
-    def apply(self, doc) -> Verdict | None:
+    def apply_batch(self, docs) -> list[Verdict | None]:
+        found = self._matcher.find_batch([d.text for d in docs], [features.codepoints(d) for d in docs])
+        return [self.apply(d, spans) for d, spans in zip(docs, found)]
+
+    def apply(self, doc, spans: list[tuple[int, int]] | None = None) -> Verdict | None:
         text = doc.text
         counts = {c: [0, 0] for c in self.categories}
-        for s, e in self.hits(text):
+        for s, e in self.hits(text, spans):
             for cat in self._word_cats[text[s:e]]:
                 counts[cat][0] += 1
                 counts[cat][1] += e - s
