@@ -18,9 +18,9 @@ SENTENCE_OR_LINE_END = regex.compile(r"[。．！？!?]+|\n+")
 
 
 def prepare_counts(docs: list[Document]) -> None:
-    """Fill `cps`, `cls` and `counts` for every document of a batch in one vectorised pass (no per-document numpy
-    calls apart from slicing): the texts are concatenated, classified once, and counted with one bincount over
-    (document, class) pairs."""
+    """Fill `cps`, `cls` and `counts` for every document of a batch: the texts are concatenated, encoded and
+    classified in one pass each, then each document gets its slices and one small bincount (cheaper than one
+    bincount over (document, class) pairs, whose int64 temporaries span the whole batch)."""
     todo = [d for d in docs if "counts" not in d.cache]
     if len(todo) < 2:
         for d in todo:
@@ -29,13 +29,10 @@ def prepare_counts(docs: list[Document]) -> None:
     lens = np.fromiter((len(d.text) for d in todo), dtype=np.int64, count=len(todo))
     cps = charclass.codepoints("".join(d.text for d in todo))
     cls = charclass.classify(cps)
-    owner = np.repeat(np.arange(len(todo)), lens)
-    table = np.bincount(owner * charclass.N_CLASSES + cls, minlength=len(todo) * charclass.N_CLASSES)
-    table = table.reshape(len(todo), charclass.N_CLASSES)
-    ends = np.cumsum(lens).tolist()
     start = 0
-    for d, end, row in zip(todo, ends, table):
-        d.cache["cps"], d.cache["cls"], d.cache["counts"] = cps[start:end], cls[start:end], row
+    for d, end in zip(todo, np.cumsum(lens).tolist()):
+        c = d.cache["cls"] = cls[start:end]
+        d.cache["cps"], d.cache["counts"] = cps[start:end], np.bincount(c, minlength=charclass.N_CLASSES)
         start = end
 
 

@@ -54,8 +54,12 @@ class LanguageFilter(Step):
                  min_kana: float = 0.05, name: str = "lang") -> None:
         self.name, self.langs, self.min_score, self.min_kana = name, tuple(langs), min_score, min_kana
 
+    def apply_batch(self, docs) -> list[Verdict | None]:
+        features.prepare_counts(list(docs))  # one vectorised pass for the batch; later rules reuse the counts
+        return [self.apply(d) for d in docs]
+
     def apply(self, doc) -> Verdict | None:
-        lang, score = identify_counts(features.counts(doc), min_kana=self.min_kana)
+        lang, score = identify_counts(features.count_list(doc), min_kana=self.min_kana)
         doc.values["lang"] = lang
         doc.values["lang_score"] = round(score, 4)
         if lang not in self.langs:

@@ -18,7 +18,7 @@ import numpy as np
 _LIMIT = 0x30000
 KEEP, CHANGE1, CHANGE, UNSAFE = 0, 1, 2, 3  # unchanged, -> one character, -> several, needs unicodedata
 _LUT: np.ndarray | None = None
-_MAP1 = np.zeros(_LIMIT + 1, dtype=np.uint32)  # the replacement of each CHANGE1 character
+_MAP1 = np.arange(_LIMIT + 1, dtype=np.uint32)  # each code point, or the replacement of a CHANGE1 character
 _TABLE: dict[int, str] = {}
 
 
@@ -68,10 +68,7 @@ def nfkc(text: str) -> str:
     if worst == UNSAFE:
         return unicodedata.normalize("NFKC", text)
     if worst == CHANGE1:  # every change is one character for one: replace in the code point array
-        out = cps.copy()
-        hit = flags == CHANGE1
-        out[hit] = _MAP1[cps[hit]]
-        return out.tobytes().decode("utf-32-le", "surrogatepass")
+        return _MAP1[cps].tobytes().decode("utf-32-le", "surrogatepass")  # all below _LIMIT (else UNSAFE)
     parts, prev, table = [], 0, _TABLE
     for i in np.flatnonzero(flags).tolist():
         parts.append(text[prev:i])

@@ -41,9 +41,10 @@ HTML_ENTITY = regex.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6}|[A-Za-z][A-Z
 INVISIBLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200d\u200e\u200f\u202a-\u202e"
                           r"\u2060-\u2064\u2066-\u2069\ufeff\ufff9-\ufffb]")
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+INVISIBLE_OR_SURROGATE = re.compile(INVISIBLE.pattern[:-1] + "\ud800-\udfff]")  # one scan for the common case
 SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u3000\u205f]+")
-ODD_SPACE = re.compile(r"[\u00a0\u2000-\u200a\u3000\u205f]")
-SPACE_AROUND_NEWLINE = re.compile(r" *\n *")
+ODD_SPACE = re.compile(r"[\u00a0\u2000-\u200a\u3000\u205f]")  # NFKC maps each of them to " "
+SPACE_AROUND_NEWLINE = re.compile(r" *\n *")  # the definition; `strip_around_newlines` applies it
 MANY_NEWLINES = re.compile(r"\n{3,}")
 JA_COMMA = regex.compile(r"(?<=[\p{Hiragana}\p{Katakana}\p{Han}ー])，")
 JA_PERIOD = regex.compile(r"(?<=[\p{Hiragana}\p{Katakana}\p{Han}ー])．")
@@ -52,7 +53,7 @@ JA_PERIOD = regex.compile(r"(?<=[\p{Hiragana}\p{Katakana}\p{Han}ー])．")
 def clean_aozora(text: str, mode: str | bool = "auto") -> str:
     if mode is False or mode == "off":
         return text
-    if mode == "auto" and not AOZORA_MARKERS.search(text):
+    if mode == "auto" and not has_aozora_markers(text):
         return RUBY_AFTER_KANJI.sub("", text) if "《" in text else text
     text = AOZORA_SYMBOL_BLOCK.sub("", text)
     text = AOZORA_COLOPHON.sub("", text)
@@ -61,12 +62,26 @@ def clean_aozora(text: str, mode: str | bool = "auto") -> str:
     return RUBY_ANY.sub("", text)
 
 
+def has_aozora_markers(text: str) -> bool:
+    """`AOZORA_MARKERS.search(text)`, skipped when none of the fixed strings it needs occurs (`in` is ~10x faster)."""
+    return ("［＃" in text or "｜" in text or "\n底本" in text) and AOZORA_MARKERS.search(text) is not None
+
+
 def clean_html(text: str) -> str:
     if "&" in text and HTML_ENTITY.search(text):
         text = HTML_ENTITY.sub(lambda m: html.unescape(m.group()), text)
     if "<" in text:
         text = HTML_TAG.sub("", text)
     return text
+
+
+def strip_around_newlines(text: str) -> str:
+    """`SPACE_AROUND_NEWLINE.sub("\\n", text)` through str.split and strip: the regex tries a match at every
+    character (it starts with an optional space), ~8x slower on Japanese text."""
+    lines = text.split("\n")
+    if len(lines) == 1:
+        return text
+    return "\n".join([lines[0].rstrip(" "), *[ln.strip(" ") for ln in lines[1:-1]], lines[-1].lstrip(" ")])
 
 
 def _one_pass(text: str, *, nfkc: bool, aozora: str | bool, html_: bool, ja_punct: bool) -> tuple[str, bool]:
@@ -86,15 +101,17 @@ def _one_pass(text: str, *, nfkc: bool, aozora: str | bool, html_: bool, ja_punc
         changed = changed or "<" in text or "&" in text or "《" in text
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if INVISIBLE.search(text):  # removing a character can join new sequences (&am\u200bp; or a combining mark)
-        text = INVISIBLE.sub("", text)
-        changed = True
-    if LONE_SURROGATE.search(text):
-        text = LONE_SURROGATE.sub("\ufffd", text)
-    if not nfkc or "  " in text or "\t" in text or not text.isascii() and ODD_SPACE.search(text):
+    if INVISIBLE_OR_SURROGATE.search(text):
+        if INVISIBLE.search(text):  # removing a character can join new sequences (&am\u200bp; or a combining mark)
+            text = INVISIBLE.sub("", text)
+            changed = True
+        if LONE_SURROGATE.search(text):
+            text = LONE_SURROGATE.sub("\ufffd", text)
+    # with NFKC no ODD_SPACE character is left here (NFKC maps each to " "): only runs of spaces and tabs remain
+    if not nfkc or "  " in text or "\t" in text:
         text = SPACES.sub(" ", text)
     if " \n" in text or "\n " in text:
-        text = SPACE_AROUND_NEWLINE.sub("\n", text)
+        text = strip_around_newlines(text)
     if "\n\n\n" in text:
         text = MANY_NEWLINES.sub("\n\n", text)
     return text.strip(), changed

@@ -51,3 +51,17 @@ def test_random_batches_match_the_reference(texts, n, block):
     finally:
         features.NGRAM_BLOCK = saved
     assert [d.cache[f"ngram{n}"] for d in docs] == [reference_summary(t, n) for t in texts]
+
+
+def test_batch_counts_equal_per_document_counts_and_language():
+    from jpcurate.langid import LanguageFilter
+
+    texts = TEXTS + ["한국어 텍스트", "中文文本没有假名", "English only text.", "\ud800壊れ"]
+    batch, single = [doc(t) for t in texts], [doc(t) for t in texts]
+    features.prepare_counts(batch)
+    for b, s in zip(batch, single):
+        assert features.counts(s).tolist() == b.cache["counts"].tolist()
+        assert features.codepoints(s).tolist() == b.cache["cps"].tolist()
+    step = LanguageFilter(("ja",))
+    assert step.apply_batch([doc(t) for t in texts]) == [step.apply(doc(t)) for t in texts]
+    assert sum(v is None for v in step.apply_batch([doc(t) for t in texts])) >= 5
