@@ -6,6 +6,8 @@ changes the text calls `doc.set_text`, which clears the cache.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import regex
 
@@ -15,6 +17,9 @@ from jpcurate.document import Document
 # Sentence ends: Japanese and Western terminators (a line break also ends a sentence in `sentences_by_line`).
 SENTENCE_END = regex.compile(r"[。．！？!?]+")
 SENTENCE_OR_LINE_END = regex.compile(r"[。．！？!?]+|\n+")
+# The text between them (stdlib `re`: ~2x faster than splitting with `regex` for the longest-sentence rule).
+SENTENCE_BODY = re.compile(r"[^。．！？!?]+")
+SENTENCE_OR_LINE_BODY = re.compile(r"[^。．！？!?\n]+")
 
 
 def prepare_counts(docs: list[Document]) -> None:

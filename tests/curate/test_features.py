@@ -65,3 +65,14 @@ def test_batch_counts_equal_per_document_counts_and_language():
     step = LanguageFilter(("ja",))
     assert step.apply_batch([doc(t) for t in texts]) == [step.apply(doc(t)) for t in texts]
     assert sum(v is None for v in step.apply_batch([doc(t) for t in texts])) >= 5
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("。．！？!?\n \t\u3000\u2029あ漢a")), max_size=40), st.booleans())
+def test_longest_sentence_by_bodies_equals_the_split_definition(text, by_line):
+    from jpcurate.rules.lines import MaxSentenceLength
+
+    pat = features.SENTENCE_OR_LINE_END if by_line else features.SENTENCE_END
+    want = max((len(p.strip()) for p in pat.split(text)), default=0)
+    assert MaxSentenceLength(by_line=by_line).measure(doc(text)) == want
+    assert features.sentences(doc(text), by_line=by_line) == [p.strip() for p in pat.split(text) if p.strip()]

@@ -39,8 +39,8 @@ class MaxSentenceLength(SentenceLength):
         key = "sents_l" if self.by_line else "sents"
         if key in doc.cache:
             return max(map(len, doc.cache[key]), default=0)
-        pat = features.SENTENCE_OR_LINE_END if self.by_line else features.SENTENCE_END  # no list kept
-        return max((len(p.strip()) for p in pat.split(doc.text)), default=0)
+        body = features.SENTENCE_OR_LINE_BODY if self.by_line else features.SENTENCE_BODY  # no list kept
+        return max(map(len, map(str.strip, body.findall(doc.text))), default=0)
 
 
 class EllipsisSentences(Rule):
