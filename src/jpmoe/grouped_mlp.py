@@ -1,140 +1,138 @@
 """Dropless expert MLP in plain torch with a hand-written backward: the fast path of kernels="torch".
 
 Same semantics as `jpmoe.kernels.moe_mlp.moe_mlp_reference` (its test oracle), built for CPU throughput:
-- (token, expert) pairs are sorted by expert once; each expert multiplies contiguous row slices;
+- (token, expert) pairs are sorted by expert once into a padded row buffer (`jpmoe.cpu_moe_layout`): runs of
+  experts share a row capacity, so each run's matmuls are one `torch.bmm` (large, few calls, 2 threads busy);
 - the gate and up projections are one matmul against the fused (2I, H) weight;
-- each expert's slice is zero-padded to a bucketed row count, so the matmuls see a handful of distinct shapes;
-- matmuls run per expert slice, the SwiGLU and its derivative once over the whole buffer (a few large ops rather
-  than a few per expert: each op costs a thread synchronisation, which hurts most with E=64 on a busy machine);
-- the backward writes each expert's weight gradient in place (no full-size zero tensors per expert, which is
-  where autograd through `w[e]` indexing spends most of its time) and uses one fused silu derivative;
-- the combine is a deterministic gather + sum over K (no index_add), forward and backward.
-bf16 inputs stay bf16 through the matmuls (oneDNN uses the AMX/AVX512-bf16 units where the CPU has them).
+- the SwiGLU and its derivative run once over the whole buffer (few ops, few thread synchronisations);
+- the backward writes each run's weight gradient with one bmm (no full-size zero tensors per expert, which is
+  where autograd through `w[e]` indexing spends most of its time) and skips the gradients nobody asked for;
+- large temporaries and saved activations come from a reusable CPU pool (`jpmoe.cpu_moe_workspace`): without it
+  every call page-faults its buffers in again;
+- the combine is a deterministic gather + batched dot over K (no index_add), forward and backward.
+bf16 inputs stay bf16 through the matmuls and the SwiGLU (oneDNN uses the AMX/AVX512-bf16 units where the CPU
+has them); only the router runs in fp32.
 
-Letters: T tokens, K experts per token, P = T*K pairs, E experts, H hidden, I intermediate, R rows in a chunk.
+Letters: T tokens, K experts per token, P = T*K pairs, E experts, H hidden, I intermediate, N rows of the buffer.
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
-CHUNK_ROWS = 4096  # most rows per matmul call (bounds one call; tests set it small)
+from jpmoe.cpu_moe_layout import ExpertLayout, align_rows  # noqa: F401  (align_rows: re-exported for tests)
+from jpmoe.cpu_moe_workspace import WORKSPACE
 
-
-def align_rows(n: int) -> int:
-    """Round a row count up to a bucket: multiples of 32, or of n/16 for large n (<= 6.25% padding). Few distinct
-    matmul shapes, so oneDNN's JIT-compiled bf16 (AMX) kernels are reused instead of rebuilt for every count."""
-    if n == 0:
-        return 0
-    step = max(32, 1 << max(n.bit_length() - 5, 0))
-    return -(-n // step) * step
+SMALL_K = 4  # up to this many experts per token, sums over K are written as a chain of adds
 
 
-class _Layout:
-    """Where each (token, expert) pair lives in the padded, expert-sorted row buffer.
-
-    slot (P,): padded row of pair p = t * K + k; sorted_slot/sorted_pair: the same in expert order;
-    chunks: (expert, row slice) covering every expert's padded slice in pieces of at most CHUNK_ROWS rows.
-    """
-
-    def __init__(self, experts: torch.Tensor, num_experts: int):
-        flat = experts.reshape(-1)  # (P,)
-        self.sorted_pair = torch.argsort(flat, stable=True)  # pair ids grouped by expert
-        counts = torch.bincount(flat, minlength=num_experts)  # (E,)
-        padded = torch.tensor([align_rows(n) for n in counts.tolist()], device=flat.device)
-        start, pstart = counts.cumsum(0) - counts, padded.cumsum(0) - padded  # (E,) slice starts
-        e_sorted = flat[self.sorted_pair]
-        rank = torch.arange(flat.numel(), device=flat.device) - start[e_sorted]  # position inside its expert
-        self.sorted_slot = pstart[e_sorted] + rank  # (P,)
-        self.slot = torch.empty_like(self.sorted_slot)
-        self.slot[self.sorted_pair] = self.sorted_slot
-        self.rows = int(padded.sum())
-        is_pad = torch.ones(self.rows, dtype=torch.bool, device=flat.device)
-        is_pad[self.sorted_slot] = False
-        self.pad_slots = is_pad.nonzero().squeeze(1)  # padding rows, zeroed in every scattered buffer
-        self.slot_pair = torch.zeros(self.rows, dtype=torch.long, device=flat.device)  # pair at each row, 0 on pads
-        self.slot_pair[self.sorted_slot] = self.sorted_pair
-        self.empty_experts = [e for e, n in enumerate(padded.tolist()) if n == 0]
-        self.chunks = []
-        for e, (s, n) in enumerate(zip(pstart.tolist(), padded.tolist())):
-            self.chunks += [(e, slice(r, min(r + CHUNK_ROWS, s + n))) for r in range(s, s + n, CHUNK_ROWS)]
-
-    def scatter(self, src: torch.Tensor, rows_of_slots: torch.Tensor) -> torch.Tensor:
-        """Padded buffer (rows, N) = src[rows_of_slots] with zeros in the padding rows (one gather, no copy)."""
-        return src.index_select(0, rows_of_slots).index_fill_(0, self.pad_slots, 0)
+def _new(shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+    return WORKSPACE.empty(shape, like.dtype, like.device)
 
 
-def _per_expert_mm(a: torch.Tensor, w: torch.Tensor, lay: _Layout, out: torch.Tensor, transpose: bool):
-    """out[rows of e] = a[rows of e] @ (w[e].t() if transpose else w[e]) for every expert's padded slice."""
-    for e, r in lay.chunks:
-        torch.mm(a[r], w[e].t() if transpose else w[e], out=out[r])
+def _grad_buffer(like: torch.Tensor) -> torch.Tensor:
+    """A contiguous gradient for `like`, also from the pool: it is handed back only once autograd, the optimizer
+    and the user have all dropped it (e.g. zero_grad(set_to_none=True)), so next step's backward does not fault a
+    fresh 32-64 MiB allocation in again."""
+    return WORKSPACE.empty(tuple(like.shape), like.dtype, like.device)
+
+
+def _grouped_mm(a: torch.Tensor, w: torch.Tensor, lay: ExpertLayout, out: torch.Tensor, transpose: bool):
+    """out[rows of e] = a[rows of e] @ (w[e].t() if transpose else w[e]) for every expert, one bmm per group."""
+    for g in lay.groups:
+        if g.cap:
+            we = w[g.e0 : g.e1]
+            torch.bmm(lay.batches(a, g), we.transpose(1, 2) if transpose else we, out=lay.batches(out, g))
+    return out
+
+
+def _grouped_wgrad(a: torch.Tensor, b: torch.Tensor, lay: ExpertLayout, out: torch.Tensor) -> torch.Tensor:
+    """out[e] = a[rows of e]^T @ b[rows of e] (a weight gradient); zero for experts in an empty group."""
+    for g in lay.groups:
+        if g.cap:
+            torch.bmm(lay.batches(a, g).transpose(1, 2), lay.batches(b, g), out=out[g.e0 : g.e1])
+        else:
+            out[g.e0 : g.e1].zero_()
+    return out
+
+
+def _experts_forward(x, w_gate_up, w_down, lay: ExpertLayout, keep: bool):
+    """Rows of every pair through its expert's SwiGLU MLP. Returns ys (N, H) and, if keep, what the backward needs."""
+    H, inter = x.shape[1], w_gate_up.shape[1] // 2
+    xs = lay.gather_rows(x, _new((lay.rows, H), x))  # (N, H) padded, expert-sorted inputs
+    hs = _grouped_mm(xs, w_gate_up, lay, _new((lay.rows, 2 * inter), x), True)  # (N, 2I) gate | up
+    silu = torch.ops.aten.silu.out(hs[:, :inter], out=_new((lay.rows, inter), x))  # (N, I)
+    act = torch.mul(silu, hs[:, inter:], out=_new((lay.rows, inter), x)) if keep else silu.mul_(hs[:, inter:])
+    ys = _grouped_mm(act, w_down, lay, _new((lay.rows, H), x), True)  # (N, H) unweighted outputs, 0 on padding
+    return ys, ((xs, hs, silu, act) if keep else ())
+
+
+def _combine(ys: torch.Tensor, w: torch.Tensor, lay: ExpertLayout) -> torch.Tensor:
+    """(T, H) = sum_k w[t, k] * ys[slot of (t, k)]: a gather into token order, then the weighted sum over K."""
+    T, K = w.shape
+    y = torch.index_select(ys, 0, lay.slot, out=_new((T * K, ys.shape[1]), ys)).view(T, K, -1)
+    if K > SMALL_K or ys.dtype == torch.float32:
+        return torch.bmm(w.unsqueeze(1), y).squeeze(1)  # batched (1, K) @ (K, H)
+    out = torch.mul(y[:, 0], w[:, :1])  # small K in 16 bits: K fused multiply-adds beat oneDNN's batched matvec
+    for k in range(1, K):
+        out.addcmul_(y[:, k], w[:, k : k + 1])
+    return out
+
+
+def _sum_k(y: torch.Tensor) -> torch.Tensor:
+    """(T, H) = y.sum(1) for y (T, K, H); a chain of adds for small K (torch's reduction over a middle dim is 2-4x
+    slower there)."""
+    if y.shape[1] > SMALL_K:
+        return y.sum(1)
+    out = y[:, 0].clone()
+    for k in range(1, y.shape[1]):
+        out.add_(y[:, k])
     return out
 
 
 class GroupedMoEMLP(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, w_gate_up, w_down, weights, experts):
-        T, K = experts.shape
-        E, two_i, H = w_gate_up.shape
-        inter = two_i // 2
-        lay = _Layout(experts, E)
-        xs = lay.scatter(x, lay.slot_pair // K)  # (rows, H) padded, expert-sorted inputs
-        hs = _per_expert_mm(xs, w_gate_up, lay, x.new_empty(lay.rows, two_i), True)  # (rows, 2I) gate | up
-        silu = F.silu(hs[:, :inter])  # (rows, I); whole-buffer ops: few ops, few thread syncs
-        a = silu * hs[:, inter:]  # (rows, I) activation; silu and a are kept: 2 fewer passes in the backward
-        ys = _per_expert_mm(a, w_down, lay, x.new_empty(lay.rows, H), True)  # (rows, H) unweighted outputs
+        lay = ExpertLayout(experts, w_gate_up.shape[0], x.dtype)
+        ys, (xs, hs, silu, act) = _experts_forward(x, w_gate_up, w_down, lay, keep=True)
         w = weights.to(x.dtype)
-        y = ys.index_select(0, lay.slot).view(T, K, H)  # (T, K, H) back in token order
-        out = torch.bmm(w.unsqueeze(1), y).squeeze(1)  # (T, H) = sum_k w[t, k] * y[t, k]
-        ctx.save_for_backward(x, w_gate_up, w_down, w, xs, hs, silu, a, ys)
+        out = _combine(ys, w, lay)
+        ctx.save_for_backward(w_gate_up, w_down, w, xs, hs, silu, act, ys)
         ctx.lay, ctx.weights_dtype = lay, weights.dtype
         return out
 
     @staticmethod
     def backward(ctx, grad_out):
-        x, w_gate_up, w_down, w, xs, hs, silu, act, ys = ctx.saved_tensors
-        lay = ctx.lay
+        w_gate_up, w_down, w, xs, hs, silu, act, ys = ctx.saved_tensors
+        lay, need = ctx.lay, ctx.needs_input_grad
         T, K = w.shape
-        inter, H = hs.shape[1] // 2, x.shape[1]
-        go = lay.scatter(grad_out.contiguous(), lay.slot_pair // K)  # (rows, H) output gradient of each pair's token
-        grad_w = (go * ys).sum(1).index_select(0, lay.slot).view(T, K)  # <g[t], y[t, k]>
-        gy = go.mul_(lay.scatter(w.reshape(-1, 1), lay.slot_pair))  # (rows, H), times w; 0 on padding
-        ga = _per_expert_mm(gy, w_down, lay, torch.empty_like(hs[:, :inter]), False)  # (rows, I) d activation
-        gate, up = hs[:, :inter], hs[:, inter:]
-        dh = torch.empty_like(hs)  # (rows, 2I)
-        torch.mul(ga, silu, out=dh[:, inter:])  # d/d up
-        torch.ops.aten.silu_backward(ga.mul_(up), gate, grad_input=dh[:, :inter])  # d/d gate
-        g_gate_up, g_down = torch.empty_like(w_gate_up), torch.empty_like(w_down)
-        for e in lay.empty_experts:  # experts no token chose get zero gradients
-            g_gate_up[e].zero_()
-            g_down[e].zero_()
-        first = set()
-        for e, r in lay.chunks:
-            beta = 1 if e in first else 0  # the first chunk of an expert writes, later ones accumulate
-            first.add(e)
-            g_down[e].addmm_(gy[r].t(), act[r], beta=beta)  # (H, I) = beta * . + gy^T a
-            g_gate_up[e].addmm_(dh[r].t(), xs[r], beta=beta)  # (2I, H) = beta * . + dh^T x
-        gxs = _per_expert_mm(dh, w_gate_up, lay, torch.empty_like(gy), False)  # (rows, H)
-        grad_x = gxs.index_select(0, lay.slot).view(T, K, H).sum(1)  # (T, H)
-        return grad_x, g_gate_up, g_down, grad_w.to(ctx.weights_dtype), None
+        inter, H = hs.shape[1] // 2, xs.shape[1]
+        go = lay.gather_rows(grad_out.contiguous(), _new((lay.rows, H), xs))  # (N, H) d out of each row's token
+        grad_w = None
+        if need[3]:  # <g[t], y[t, k]>
+            dots = torch.mul(go, ys, out=_new((lay.rows, H), xs)).sum(1)  # (N,)
+            grad_w = dots.index_select(0, lay.slot).view(T, K).to(ctx.weights_dtype)
+        gy = go.mul_(lay.row_weights(w))  # (N, H), times the pair's routing weight
+        ga = _grouped_mm(gy, w_down, lay, _new((lay.rows, inter), xs), False)  # (N, I) d activation
+        dh = _new((lay.rows, 2 * inter), xs)  # (N, 2I) d gate | d up
+        torch.mul(ga, silu, out=dh[:, inter:])
+        torch.ops.aten.silu_backward(ga.mul_(hs[:, inter:]), hs[:, :inter], grad_input=dh[:, :inter])
+        g_down = _grouped_wgrad(gy, act, lay, _grad_buffer(w_down)) if need[2] else None  # (E, H, I)
+        g_gate_up = _grouped_wgrad(dh, xs, lay, _grad_buffer(w_gate_up)) if need[1] else None  # (E, 2I, H)
+        grad_x = None
+        if need[0]:
+            gxs = _grouped_mm(dh, w_gate_up, lay, go, False)  # (N, H), into go's buffer (gy is used up)
+            y = torch.index_select(gxs, 0, lay.slot, out=_new((T * K, H), xs))
+            grad_x = _sum_k(y.view(T, K, H))  # (T, H)
+        return grad_x, g_gate_up, g_down, grad_w, None
 
 
 @torch.no_grad()
 def _inference(x, w_gate_up, w_down, weights, experts) -> torch.Tensor:
-    """The forward without saving anything: per-chunk temporaries only (no full-size buffers to page in)."""
-    T, K = experts.shape
-    E, two_i, H = w_gate_up.shape
-    inter = two_i // 2
-    lay = _Layout(experts, E)
-    token = lay.slot_pair // K  # (rows,) token of each row; padding rows read token 0, their outputs are unused
-    ys = x.new_empty(lay.rows, H)
-    for e, r in lay.chunks:
-        h = x.index_select(0, token[r]) @ w_gate_up[e].t()  # (R, 2I)
-        a = F.silu(h[:, :inter]).mul_(h[:, inter:])  # (R, I)
-        torch.mm(a, w_down[e].t(), out=ys[r])
-    y = ys.index_select(0, lay.slot).view(T, K, H)  # (T, K, H)
-    return torch.bmm(weights.to(x.dtype).unsqueeze(1), y).squeeze(1)
+    """The forward without saving anything: every buffer goes back to the pool on return."""
+    lay = ExpertLayout(experts, w_gate_up.shape[0], x.dtype)
+    ys, _ = _experts_forward(x, w_gate_up, w_down, lay, keep=False)
+    return _combine(ys, weights.to(x.dtype), lay)
 
 
 def grouped_moe_mlp(x: torch.Tensor, w_gate_up: torch.Tensor, w_down: torch.Tensor, weights: torch.Tensor,
