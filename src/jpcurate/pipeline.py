@@ -126,10 +126,13 @@ def run_pipeline(
     sizes = [_nbytes(d.text) for d in docs]
     stats.bytes_in += sum(sizes)
     live = list(range(len(docs)))
+    live_bytes = stats.bytes_in  # UTF-8 bytes of the live documents, kept up to date instead of re-summed per step
     for step in steps:
         st = stats.step(step.name)
         st.docs_in += len(live)
-        st.bytes_in += sum(sizes[i] for i in live)
+        st.bytes_in += live_bytes
+        modifies = getattr(step, "modifies_text", False)
+        texts = [docs[i].text for i in live] if modifies else None
         verdicts = _apply_step(step, [docs[i] for i in live]) if live else []
         survivors = []
         for i, verdict in zip(live, verdicts):
@@ -137,12 +140,16 @@ def run_pipeline(
                 survivors.append(i)
             else:
                 docs[i].reject(verdict[0], verdict[1])
-        if getattr(step, "modifies_text", False):
-            for i in survivors:
-                sizes[i] = _nbytes(docs[i].text)
+                live_bytes -= sizes[i]
+        if modifies:
+            for i, old, verdict in zip(live, texts, verdicts):
+                if verdict is None and docs[i].text is not old:  # a survivor whose text changed: re-measure it
+                    live_bytes -= sizes[i]
+                    sizes[i] = _nbytes(docs[i].text)
+                    live_bytes += sizes[i]
         live = survivors
         st.docs_out += len(live)
-        st.bytes_out += sum(sizes[i] for i in live)
+        st.bytes_out += live_bytes
     return _account(docs, sizes, stats)
 
 
