@@ -168,7 +168,14 @@ def main() -> None:
     for kind, device, cases, dtype in runs:
         machine = (torch.cuda.get_device_name() if kind == "cuda" else
                    f"{platform.processor() or platform.machine()} {os.cpu_count()} CPUs")
-        rows = [measure(c, args.repeats, device) for c in cases]
+        rows = []
+        for c in cases:
+            try:
+                rows.append(measure(c, args.repeats, device))
+            except Exception as err:  # one failing case is reported, the others still run
+                print(f"{c[0]}: failed: {err!r}"[:400], flush=True)
+        if not rows:
+            continue
         text = table(rows, machine, dtype)
         print(text + "\n", flush=True)
         tag = "cpu" if kind == "cpu" else torch.cuda.get_device_name().replace(" ", "-").lower()

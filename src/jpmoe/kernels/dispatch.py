@@ -42,6 +42,9 @@ def _triton(backend: str) -> bool:
 
 def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float, residual: torch.Tensor | None = None, *,
              backend: str = "torch"):
+    if residual is not None and residual.dtype != x.dtype:  # autocast: a bf16 sublayer output meets the fp32 stream
+        dt = torch.promote_types(x.dtype, residual.dtype)  # what x + residual gives in the reference
+        x, residual = x.to(dt), residual.to(dt)
     if _triton(backend):
         return rms_norm_triton(x, weight, eps, residual)
     return rms_norm_reference(x, weight, eps, residual)

@@ -213,15 +213,24 @@ def moe_mlp_forward(x, w_gate_up, w_down, weights, experts, keep_for_backward: b
     return _combine(y_pairs, T, K), (sorted_pairs, block_expert, offsets, gu, tiles)
 
 
-def _expert_grad(a, b, scale, sorted_pairs, offsets, n_pairs, top_k, shape, inter, flags, tiles, dtype):
-    """(E, N1, N2) = per expert, sum over its rows of A^T B (see _moe_dw_kernel for the flags)."""
+def _expert_grad(a, b, offsets, shape, tiles, dtype):
+    """(E, N1, N2) = per expert, sum over its (contiguous, sorted) rows of A^T B."""
     E, N1, N2 = shape
     out = new_empty(shape, dtype, a.device)
     t = tiles.dw
     grid = (E * triton.cdiv(N1, t.block_m) * triton.cdiv(N2, t.block_n),)
-    _moe_dw_kernel[grid](a, b, scale if scale is not None else a, sorted_pairs, offsets, out, n_pairs, top_k, N1, N2,
-                         inter, a.stride(0), b.stride(0), **flags, **_opts(t, a.dtype))
+    _moe_dw_kernel[grid](a, b, offsets, out, N1, N2, a.stride(0), b.stride(0), **_opts(t, a.dtype))
     return out
+
+
+def _sorted_rows(src, sorted_pairs, top_k, n_pairs, scale=None):
+    """(rows, N) = src[token of each sorted pair] (times scale[pair], rounded as the reference), 0 on padding."""
+    valid = sorted_pairs < n_pairs  # padding rows hold n_pairs or more
+    pair = torch.where(valid, sorted_pairs, 0)
+    rows = src.index_select(0, pair // top_k)
+    if scale is not None:
+        rows = (rows.float() * scale.index_select(0, pair).float().unsqueeze(1)).to(src.dtype)
+    return rows.masked_fill_(~valid.unsqueeze(1), 0)
 
 
 def moe_mlp_backward(dout, x, w_gate_up, w_down, weights, saved, needs):
@@ -236,10 +245,12 @@ def moe_mlp_backward(dout, x, w_gate_up, w_down, weights, saved, needs):
     t = tiles.down_bwd
     n_tiles = triton.cdiv(inter, t.block_n)
     dgu = new_empty(gu.shape, x.dtype, x.device)
+    act = new_empty((gu.shape[0], inter), x.dtype, x.device)
     dw_part = new_empty((P, n_tiles), torch.float32, x.device)
     _moe_down_bwd_kernel[(n_blocks * n_tiles,)](
-        dout, w_down, gu, scale, sorted_pairs, block_expert, dgu, dw_part, P, K, H, inter, n_blocks, dout.stride(0),
-        w_down.stride(0), gu.stride(0), dgu.stride(0), n_tiles, GROUP_M=t.group_m, **_opts(t, x.dtype))
+        dout, w_down, gu, scale, sorted_pairs, block_expert, dgu, act, dw_part, P, K, H, inter, n_blocks,
+        dout.stride(0), w_down.stride(0), gu.stride(0), dgu.stride(0), act.stride(0), n_tiles, GROUP_M=t.group_m,
+        **_opts(t, x.dtype))
     dweights = dw_part.sum(1).view(T, K).to(weights.dtype) if needs[3] else None
     dx = None
     if needs[0]:  # B[k, n] = W_gate_up[e][k, n]: k runs over 2I (stride H), n over H (stride 1)
@@ -248,11 +259,10 @@ def moe_mlp_backward(dout, x, w_gate_up, w_down, weights, saved, needs):
         dx = _combine(dx_pairs, T, K)
     dw_gu = dw_down = None
     if needs[1]:  # d W_gate_up[e] = d gu^T x[tok]
-        dw_gu = _expert_grad(dgu, x, None, sorted_pairs, offsets, P, K, (E, two_i, H), inter,
-                             dict(A_GATHER=False, A_SCALE=False, B_GATHER=True, B_SWIGLU=False), tiles, x.dtype)
+        dw_gu = _expert_grad(dgu, _sorted_rows(x, sorted_pairs, K, P), offsets, (E, two_i, H), tiles, x.dtype)
     if needs[2]:  # d W_down[e] = (weights * dout[tok])^T act
-        dw_down = _expert_grad(dout, gu, scale, sorted_pairs, offsets, P, K, (E, H, inter), inter,
-                               dict(A_GATHER=True, A_SCALE=True, B_GATHER=False, B_SWIGLU=True), tiles, x.dtype)
+        dw_down = _expert_grad(_sorted_rows(dout, sorted_pairs, K, P, scale), act, offsets, (E, H, inter), tiles,
+                               x.dtype)
     return dx, dw_gu, dw_down, dweights
 
 

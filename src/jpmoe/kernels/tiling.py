@@ -5,9 +5,11 @@ H100 (BLOCK_M grows 16 -> 64 -> 128 with the rows an expert receives, BLOCK_K 64
 3-4 stages) and from the Triton matmul tutorial; BLOCK_M is capped by padding waste, since every expert pads its
 rows to BLOCK_M (waste ~ E * (BLOCK_M - 1) / 2 rows, 12% at E=128, T*K=65536 with BLOCK_M=128). The gate-up kernel
 keeps two accumulators (gate and up), so its BLOCK_N is half the others'. Every entry compiles for sm_90 with no
-register spill (tests/moe/kernels/test_compile_sm90.py checks this on CPU). They have NOT yet been timed on an
-H100: `python benchmarks/bench_kernels.py --tune` sweeps the candidates per class and prints the winners to put
-here. The interpreter row keeps tiles at tl.dot's minimum of 16 so CPU tests stay small and still cross tiles.
+register spill (tests/moe/kernels/test_compile_sm90.py checks this on CPU). The two larger classes were then
+timed on an H100 (2026-11-24, Triton 3.6, `python benchmarks/bench_kernels.py --tune --quick`: each kernel's time
+under each candidate from the profiler, the fastest per kernel at a common block_m): -14% forward+backward for
+Mixtral's shape at 4096 tokens, -7% for E=128/K=8. The decode-like row is still untimed.
+The interpreter row keeps tiles at tl.dot's minimum of 16 so CPU tests stay small and still cross tiles.
 """
 
 from __future__ import annotations
@@ -56,15 +58,15 @@ GPU_TABLE: list[tuple[float, MoETiles]] = [
         down_bwd=GemmTiles(16, 64, 128, group_m=1, num_warps=4, num_stages=4),
         dw=GemmTiles(64, 64, 32, num_warps=4, num_stages=4))),
     (768, MoETiles(  # mid-size groups: fine-grained shapes at 4k-12k tokens (E=128, K=8: 256-768 rows)
-        gate_up=GemmTiles(64, 64, 64, group_m=8, num_warps=4, num_stages=4),
-        scatter=GemmTiles(64, 128, 64, group_m=8, num_warps=4, num_stages=4),
-        down_bwd=GemmTiles(64, 64, 64, group_m=8, num_warps=4, num_stages=4),
+        gate_up=GemmTiles(128, 64, 64, group_m=8, num_warps=8, num_stages=3),
+        scatter=GemmTiles(128, 128, 64, group_m=8, num_warps=4, num_stages=3),
+        down_bwd=GemmTiles(128, 64, 64, group_m=8, num_warps=8, num_stages=4),
         dw=GemmTiles(128, 128, 32, num_warps=8, num_stages=3))),
     (float("inf"), MoETiles(  # coarse experts (Mixtral-like): compute bound, the largest tiles
-        gate_up=GemmTiles(128, 64, 64, group_m=8, num_warps=8, num_stages=3),
-        scatter=GemmTiles(128, 128, 64, group_m=8, num_warps=8, num_stages=3),
-        down_bwd=GemmTiles(128, 64, 64, group_m=8, num_warps=8, num_stages=3),
-        dw=GemmTiles(128, 128, 64, num_warps=8, num_stages=3))),
+        gate_up=GemmTiles(128, 64, 64, group_m=8, num_warps=4, num_stages=3),
+        scatter=GemmTiles(128, 128, 64, group_m=8, num_warps=4, num_stages=3),
+        down_bwd=GemmTiles(128, 64, 64, group_m=8, num_warps=8, num_stages=4),  # N=128 was faster, but spills
+        dw=GemmTiles(128, 128, 32, num_warps=8, num_stages=3))),
 ]
 
 
@@ -74,11 +76,17 @@ def moe_tiles(n_pairs: int, num_experts: int, dtype: torch.dtype) -> MoETiles:
         return INTERPRETER_TILES
     rows = n_pairs / max(num_experts, 1)
     tiles = next(t for bound, t in GPU_TABLE if rows <= bound)
-    if dtype == torch.float32:  # 4-byte operands: half the K chunk (shared memory); gate-up also half the N tile
-        half = lambda g, n=1: GemmTiles(g.block_m, max(32, g.block_n // n), max(16, g.block_k // 2),  # noqa: E731
-                                        g.group_m, g.num_warps, g.num_stages)
-        tiles = MoETiles(half(tiles.gate_up, 2), half(tiles.scatter), half(tiles.down_bwd), half(tiles.dw))
+    if dtype == torch.float32:
+        tiles = MoETiles(_fp32(tiles.gate_up, 2), _fp32(tiles.scatter), _fp32(tiles.down_bwd), _fp32(tiles.dw))
     return tiles
+
+
+def _fp32(g: GemmTiles, n: int = 1) -> GemmTiles:
+    """4-byte operands: half the K chunk (shared memory), the N tile / n (gate-up: n=2), and 8 warps for a 128 x 128
+    tile (the fp32 MMA holds its operands in registers: 4 warps spill there)."""
+    block_n = max(32, g.block_n // n)
+    warps = 8 if g.block_m * block_n >= 128 * 128 else g.num_warps
+    return GemmTiles(g.block_m, block_n, max(16, g.block_k // 2), g.group_m, warps, g.num_stages)
 
 
 @triton.jit

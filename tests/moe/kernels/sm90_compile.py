@@ -100,13 +100,11 @@ def moe_kernels(tiles, dt: str = "bf16"):
            dict(HAS_SCALE=True, GROUP_M=t.group_m, **blk(t), **common), t)
     t = tiles.down_bwd
     yield (moe_mlp_backward._moe_down_bwd_kernel, dict(dout_ptr=dt, w_ptr=dt, gu_ptr=dt, scale_ptr="fp32",
-                                                       dgu_ptr=dt, dw_part_ptr="fp32", **idx),
+                                                       dgu_ptr=dt, act_ptr=dt, dw_part_ptr="fp32", **idx),
            dict(GROUP_M=t.group_m, **blk(t), **common), t)
     t = tiles.dw
-    dw_ptrs = dict(a_ptr=dt, b_ptr=dt, scale_ptr="fp32", sorted_ptr="i32", offsets_ptr="i32", out_ptr=dt)
-    for flags in (dict(A_GATHER=False, A_SCALE=False, B_GATHER=True, B_SWIGLU=False),
-                  dict(A_GATHER=True, A_SCALE=True, B_GATHER=False, B_SWIGLU=True)):
-        yield moe_mlp_backward._moe_dw_kernel, dw_ptrs, dict(**flags, **blk(t), **common), t
+    yield (moe_mlp_backward._moe_dw_kernel, dict(a_ptr=dt, b_ptr=dt, offsets_ptr="i32", out_ptr=dt),
+           dict(**blk(t), **common), t)
 
 
 def main(argv: list[str]) -> int:

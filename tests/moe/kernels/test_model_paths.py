@@ -69,3 +69,19 @@ def test_moe_mlp_under_autocast_computes_in_the_autocast_dtype(gen):
         torch.testing.assert_close(got, want, atol=2e-3, rtol=2e-3)
         got.float().sum().backward()  # the backward runs outside autocast on fp16 saved tensors
         assert xi.grad.dtype == torch.float32 and torch.isfinite(xi.grad).all()
+
+
+def test_rms_norm_promotes_a_low_precision_sublayer_output_onto_the_fp32_residual_stream(gen):
+    """Under autocast the attention/MLP output is fp16/bf16 while the residual stream stays fp32: both paths add
+    them in fp32, as x + residual does in the reference."""
+    x = torch.randn(5, 32, generator=gen).to(DEVICE, torch.float16).requires_grad_()
+    res = torch.randn(5, 32, generator=gen).to(DEVICE).requires_grad_()
+    w = torch.randn(32, generator=gen).to(DEVICE)
+    want_y, want_s = dispatch.rms_norm(x.float(), w, 1e-5, res.float(), backend="torch")
+    for backend in ("torch", "triton"):
+        y, s = dispatch.rms_norm(x, w, 1e-5, res, backend=backend)
+        assert y.dtype == s.dtype == torch.float32
+        torch.testing.assert_close(s, want_s)
+        torch.testing.assert_close(y, want_y, atol=1e-5, rtol=1e-4)
+        (gx, gr) = torch.autograd.grad((y.sum() + s.sum()), (x, res))
+        assert gx.dtype == torch.float16 and gr.dtype == torch.float32
