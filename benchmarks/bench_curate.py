@@ -1,7 +1,7 @@
 """jpcurate throughput and kept counts vs HojiChar and datatrove (FineWeb-2 ja) on the same real text.
 
     make .venv-peers            # once: HojiChar + datatrove (+ spaCy/Sudachi, fugashi) in their own venv
-    .venv/bin/python benchmarks/bench_curate.py [--repeats 3]
+    .venv/bin/python benchmarks/bench_curate.py [--repeats 3] [--tag shared] [--only-ours]
 
 Input: the bundled real Japanese text — FineWeb-2 sample (100 web pages), OSCAR (2), JSQuAD Wikipedia paragraphs
 grouped into 400+-character documents, Aozora Bunko excerpts (~2,000 characters). Every configuration runs in
@@ -9,7 +9,9 @@ its own process on one core over texts preloaded in memory (JSON parsing exclude
 MB/s per core = UTF-8 megabytes / CPU seconds, median of the repeats. One extra row runs the whole
 `jpcurate filter` command (JSONL in, three outputs, stats.json) for the end-to-end cost (CPU of the child process,
 wall clock shown beside it). Results go to
-benchmarks/results/curate-<date>-<machine>.{md,json}. A missing peer venv is reported, not fatal.
+benchmarks/results/curate-<date>-<machine>[-<tag>].{md,json} (`--tag shared` for a run on a machine other jobs
+share, so that it does not overwrite a quiet run's file). A missing peer venv is reported, not fatal;
+`--only-ours` skips the peers and the end-to-end row (a quick check of our rows).
 """
 
 from __future__ import annotations
@@ -110,6 +112,8 @@ def machine() -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--tag", default="", help="suffix of the result file names, e.g. shared or quiet")
+    ap.add_argument("--only-ours", action="store_true", help="our preset rows only (no peers, no end-to-end row)")
     ap.add_argument("--worker", nargs=3, metavar=("PRESET", "MECAB", "INPUT"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
@@ -123,27 +127,30 @@ def main() -> int:
         res = run_json([sys.executable, __file__, "--repeats", str(args.repeats), "--worker", preset,
                         "1" if mecab else "0", str(inp)])
         rows.append((system, preset + (" + MeCab rules" if mecab else ""), res))
-    for system, name in PEERS:
+    for system, name in [] if args.only_ours else PEERS:
         if not PEERS_PY.exists():
             res = f"peer venv {PEERS_PY.parent.parent} missing: run `make .venv-peers` (pip install failed or not run)"
         else:
             res = run_json([str(PEERS_PY), str(ROOT / "benchmarks" / "peers_curate.py"), name, str(inp),
                             str(args.repeats)])
         rows.append((system, name, res))
-    e2e = end_to_end(inp, args.repeats)
-    e2e_wall = e2e["bytes"] / statistics.median(e2e["wall_seconds"]) / 1e6
-    rows.append(("jpcurate", f"ja-web, `jpcurate filter` end to end on 4x the input (1 worker; JSON in/out, start-up; "
-                 f"wall {e2e_wall:.2f} MB/s)", e2e))
-    print_and_save(rows, inp, args.repeats)
+    if not args.only_ours:
+        e2e = end_to_end(inp, args.repeats)
+        e2e_wall = e2e["bytes"] / statistics.median(e2e["wall_seconds"]) / 1e6
+        rows.append(("jpcurate", f"ja-web, `jpcurate filter` end to end on 4x the input (1 worker; JSON in/out, "
+                     f"start-up; wall {e2e_wall:.2f} MB/s)", e2e))
+    print_and_save(rows, inp, args.repeats, args.tag)
     return 0
 
 
-def print_and_save(rows, inp: Path, repeats: int) -> None:
+def print_and_save(rows, inp: Path, repeats: int, tag: str = "") -> None:
     hoji = next((r for s, n, r in rows if s == "HojiChar" and isinstance(r, dict)), None)
     hoji_mbs = hoji["bytes"] / statistics.median(hoji["seconds"]) / 1e6 if hoji else None
     n_docs = sum(1 for _ in open(inp, encoding="utf-8"))
     mb = inp.stat().st_size / 1e6
-    lines = [f"Machine: {machine()} (shared with other jobs: numbers are noisy). Input: {n_docs} real Japanese "
+    load = f"load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else "load unknown"
+    lines = [f"Machine: {machine()} ({tag or 'untagged'} run, {load} at the end: on a shared machine the numbers "
+             f"are noisy). Input: {n_docs} real Japanese "
              f"documents, {mb:.2f} MB JSONL (FineWeb-2 + OSCAR web pages, Wikipedia, Aozora). One process per row, "
              f"one core, median of {repeats}; MB/s from CPU time (an oversubscribed machine distorts wall time).",
              "",
@@ -162,9 +169,10 @@ def print_and_save(rows, inp: Path, repeats: int) -> None:
     print(table)
     results = ROOT / "benchmarks" / "results"
     results.mkdir(exist_ok=True)
-    tag = f"curate-{date.today().isoformat()}-{platform.machine()}-{os.cpu_count()}cpu"
-    (results / f"{tag}.md").write_text("# bench_curate\n\n" + table + "\n", encoding="utf-8")
-    (results / f"{tag}.json").write_text(json.dumps({"machine": machine(), "rows": out}, indent=1), encoding="utf-8")
+    stem = f"curate-{date.today().isoformat()}-{platform.machine()}-{os.cpu_count()}cpu" + (f"-{tag}" if tag else "")
+    (results / f"{stem}.md").write_text("# bench_curate\n\n" + table + "\n", encoding="utf-8")
+    (results / f"{stem}.json").write_text(json.dumps({"machine": machine(), "tag": tag, "rows": out}, indent=1),
+                                          encoding="utf-8")
 
 
 if __name__ == "__main__":
