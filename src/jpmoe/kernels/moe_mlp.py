@@ -161,6 +161,27 @@ def _moe_combine_kernel(
     tl.store(out_ptr + t * N + cols, acc.to(out_ptr.dtype.element_ty), mask=mask)
 
 
+@triton.jit
+def _gather_rows_kernel(
+    src_ptr,  # (T, N) token rows
+    scale_ptr,  # (P,) routing weights (HAS_SCALE only)
+    sorted_ptr,  # (rows,) sorted pair ids, the sentinel P on padding
+    out_ptr,  # out: (rows, N) = src[token of the pair] (* scale[pair]), zero on padding
+    n_pairs, top_k, N, stride_src,
+    HAS_SCALE: tl.constexpr, BLOCK: tl.constexpr,
+):
+    r = tl.program_id(0).to(tl.int64)
+    cols = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+    pair = tl.load(sorted_ptr + r)
+    valid = pair < n_pairs
+    pair = tl.where(valid, pair, 0)  # padding reads pair 0's row, then writes zeros
+    v = tl.load(src_ptr + (pair // top_k).to(tl.int64) * stride_src + cols, mask=cols < N, other=0.0)
+    if HAS_SCALE:  # rounded as the reference: (row in fp32 * weight) -> dtype
+        w = tl.load(scale_ptr + pair).to(tl.float32)
+        v = (v.to(tl.float32) * w).to(out_ptr.dtype.element_ty)
+    tl.store(out_ptr + r * N + cols, tl.where(valid, v, 0.0).to(out_ptr.dtype.element_ty), mask=cols < N)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Launchers: allocate, size the grids from the upper bound on row blocks (no host sync), launch. No autograd.
 # ---------------------------------------------------------------------------------------------------------------
@@ -224,13 +245,15 @@ def _expert_grad(a, b, offsets, shape, tiles, dtype):
 
 
 def _sorted_rows(src, sorted_pairs, top_k, n_pairs, scale=None):
-    """(rows, N) = src[token of each sorted pair] (times scale[pair], rounded as the reference), 0 on padding."""
-    valid = sorted_pairs < n_pairs  # padding rows hold n_pairs or more
-    pair = torch.where(valid, sorted_pairs, 0)
-    rows = src.index_select(0, pair // top_k)
-    if scale is not None:
-        rows = (rows.float() * scale.index_select(0, pair).float().unsqueeze(1)).to(src.dtype)
-    return rows.masked_fill_(~valid.unsqueeze(1), 0)
+    """(rows, N) = src[token of each sorted pair] (times scale[pair]), zero on padding: one pass."""
+    N = src.shape[1]
+    out = new_empty((sorted_pairs.numel(), N), src.dtype, src.device)
+    if out.numel():
+        block = min(1024, max(16, triton.next_power_of_2(N)))
+        _gather_rows_kernel[(out.shape[0], triton.cdiv(N, block))](
+            src, scale if scale is not None else src, sorted_pairs, out, n_pairs, top_k, N, src.stride(0),
+            HAS_SCALE=scale is not None, BLOCK=block)
+    return out
 
 
 def moe_mlp_backward(dout, x, w_gate_up, w_down, weights, saved, needs):

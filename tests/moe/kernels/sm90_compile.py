@@ -86,6 +86,8 @@ def elementwise_kernels(dt: str = "bf16"):
                                          block_expert_ptr="i32", offsets_ptr="i32"),
            dict(BLOCK=1024, BLOCK_E=128, BLOCK_M=64))
     yield moe_mlp._moe_combine_kernel, dict(y_ptr=dt, out_ptr=dt), dict(BLOCK=1024)
+    yield (moe_mlp._gather_rows_kernel, dict(src_ptr=dt, scale_ptr="fp32", sorted_ptr="i32", out_ptr=dt),
+           dict(HAS_SCALE=True, BLOCK=1024))
 
 
 def moe_kernels(tiles, dt: str = "bf16"):
