@@ -5,7 +5,10 @@ transformers 5.x selects the expert computation with `config._experts_implementa
 "grouped_mm" (torch._grouped_mm, the default on CPU) and "batched_mm" (gathers one weight matrix per
 (token, expert) pair: run only where that copy fits in memory); "deepgemm"/"sonicmoe" are GPU-only kernels and
 are not run. The ceiling is a dense `x @ W.t()` matmul of the same dtype, hidden and intermediate sizes, measured
-in the same run. FLOPs counted: 6*T*K*H*I forward (gate+up and down projections), 3x that forward+backward.
+in the same run, into a preallocated output. The last column is the rate of the expert matmuls alone at the row's
+sizes (T*K/E rows per expert, one bmm per projection): the bound for any implementation that multiplies
+per-expert slices, below the dense ceiling when experts get few rows (E=64). FLOPs counted: 6*T*K*H*I forward
+(gate+up and down projections), 3x that forward+backward.
 
     .venv/bin/python benchmarks/bench_moe_layer.py            # default grid (a few minutes on 2 cores)
     .venv/bin/python benchmarks/bench_moe_layer.py --full     # tokens 512..8192, E 8/64, K 2..8, H 512/1024
@@ -52,6 +55,7 @@ class Row:
     mode: str  # "fwd" | "fwd+bwd"
     ms: dict  # provider -> median milliseconds
     ceiling_gflops: float
+    expert_gemm_gflops: float
 
     @property
     def flop(self) -> float:
@@ -84,11 +88,34 @@ def interleaved_ms(fns: dict, device: str, repeats: int) -> dict:
 
 
 def matmul_gflops(tokens: int, hidden: int, inter: int, dtype, device: str, repeats: int) -> float:
-    """Dense ceiling: (tokens, H) @ (H, 2I), the shape of the gate-up projection without routing."""
+    """Dense ceiling: (tokens, H) @ (H, 2I), the shape of the gate-up projection without routing, into a
+    preallocated output (a fresh 32-64 MiB fp32 output is page-faulted in on every call on CPU, which made the
+    ceiling swing by 30% from shape to shape; the matmul rate is what it is measured for)."""
     a = torch.randn(tokens, hidden, dtype=dtype, device=device)
     b = torch.randn(2 * inter, hidden, dtype=dtype, device=device)
-    ms = median_ms(lambda: a @ b.t(), device, repeats)
+    out = torch.empty(tokens, 2 * inter, dtype=dtype, device=device)
+    ms = median_ms(lambda: torch.mm(a, b.t(), out=out), device, repeats)
     return 2 * tokens * hidden * 2 * inter / ms / 1e6
+
+
+def expert_gemm_gflops(shape, dtype, device: str, repeats: int) -> float:
+    """What the forward's expert matmuls alone reach at this row's sizes: every expert with exactly T*K/E rows
+    (perfect balance, no padding), gate-up and down as one batched matmul each into preallocated outputs. The
+    bound for any grouped implementation that multiplies per-expert slices (routing, SwiGLU and combine excluded)."""
+    T, E, K, H, inter = shape
+    rows = max(1, T * K // E)
+    x = torch.randn(E, rows, H, dtype=dtype, device=device)
+    w_gate_up = torch.randn(E, 2 * inter, H, dtype=dtype, device=device)
+    w_down = torch.randn(E, H, inter, dtype=dtype, device=device)
+    a = torch.randn(E, rows, inter, dtype=dtype, device=device)
+    h = torch.empty(E, rows, 2 * inter, dtype=dtype, device=device)
+    y = torch.empty(E, rows, H, dtype=dtype, device=device)
+
+    def run():
+        torch.bmm(x, w_gate_up.transpose(1, 2), out=h)
+        torch.bmm(a, w_down.transpose(1, 2), out=y)
+
+    return 6 * E * rows * H * inter / median_ms(run, device, repeats) / 1e6
 
 
 def build(shape, dtype, device):
@@ -137,6 +164,7 @@ def bench_shape(shape, dtype, device, repeats, ceilings) -> list[Row]:
     key = (H, inter, dtype)
     if key not in ceilings:
         ceilings[key] = matmul_gflops(4096, H, inter, dtype, device, repeats)
+    expert_gemms = expert_gemm_gflops(shape, dtype, device, repeats)
     rows = []
     for backward in (False, True):
         fns = {name: step(m, x, grad, backward, True) for name, m in ours.items()}
@@ -148,13 +176,14 @@ def bench_shape(shape, dtype, device, repeats, ceilings) -> list[Row]:
         with torch.no_grad() if not backward else torch.enable_grad():
             ms = interleaved_ms(fns, device, repeats)
         rows.append(Row(device, str(dtype).removeprefix("torch."), T, E, K, H, inter,
-                        "fwd+bwd" if backward else "fwd", ms, ceilings[key]))
+                        "fwd+bwd" if backward else "fwd", ms, ceilings[key], expert_gemms))
         print(format_row(rows[-1]), flush=True)
     return rows
 
 
 HEADER = ("| device | dtype | T | E | K | H | I | pass | ours ms | hf eager ms | hf grouped_mm ms | hf batched_mm ms "
-          "| ours / best HF | ours GFLOP/s | matmul GFLOP/s | % of matmul |\n" + "|---" * 16 + "|")
+          "| ours / best HF | ours GFLOP/s | matmul GFLOP/s | % of matmul | expert GEMMs GFLOP/s (% of matmul) |\n"
+          + "|---" * 17 + "|")
 
 
 def format_row(r: Row) -> str:
@@ -169,7 +198,8 @@ def format_row(r: Row) -> str:
 
     return (f"| {r.device} | {r.dtype} | {r.tokens} | {r.experts} | {r.k} | {r.hidden} | {r.inter} | {r.mode} "
             f"| {ours:.1f}{extra} | {cell('hf-eager')} | {cell('hf-grouped_mm')} | {cell('hf-batched_mm')} "
-            f"| {best / ours:.2f}x | {gflops:.0f} | {r.ceiling_gflops:.0f} | {100 * gflops / r.ceiling_gflops:.0f}% |")
+            f"| {best / ours:.2f}x | {gflops:.0f} | {r.ceiling_gflops:.0f} | {100 * gflops / r.ceiling_gflops:.0f}% "
+            f"| {r.expert_gemm_gflops:.0f} ({100 * r.expert_gemm_gflops / r.ceiling_gflops:.0f}%) |")
 
 
 def bf16_summary(rows: list[Row]) -> list[str]:
