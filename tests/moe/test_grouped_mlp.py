@@ -83,6 +83,9 @@ def test_plan_groups_known_cuts():
     assert cl.plan_groups([256, 288, 256, 256], 128) == [cl.Group(0, 4, 0, 288)]  # balanced: one bmm
     assert [(g.e0, g.e1) for g in cl.plan_groups([5, 6, 7], 0)] == [(0, 1), (1, 2), (2, 3)]
     assert cl.plan_groups([0, 0], 64) == [cl.Group(0, 2, 0, 0)]  # nobody routed: no rows, zero gradients
+    # fp32 bmm on 2 threads: 3 experts cost as much as 4, so 3 equal experts become a pair and a single
+    assert [(g.e0, g.e1) for g in cl.plan_groups([100] * 3, 50)] == [(0, 3)]
+    assert [(g.e0, g.e1) for g in cl.plan_groups([100] * 3, 50, batch_round=2)] == [(0, 2), (2, 3)]
 
 
 @pytest.mark.parametrize("group_cost", [0, 10**9])
