@@ -59,12 +59,12 @@ GPU_TABLE: list[tuple[float, MoETiles]] = [
         dw=GemmTiles(64, 64, 32, num_warps=4, num_stages=4))),
     (768, MoETiles(  # mid-size groups: fine-grained shapes at 4k-12k tokens (E=128, K=8: 256-768 rows)
         gate_up=GemmTiles(128, 64, 64, group_m=8, num_warps=8, num_stages=3),
-        scatter=GemmTiles(128, 128, 64, group_m=8, num_warps=4, num_stages=3),
+        scatter=GemmTiles(128, 128, 64, group_m=8, num_warps=8, num_stages=3),
         down_bwd=GemmTiles(128, 64, 64, group_m=8, num_warps=8, num_stages=4),
         dw=GemmTiles(128, 128, 32, num_warps=8, num_stages=3))),
     (float("inf"), MoETiles(  # coarse experts (Mixtral-like): compute bound, the largest tiles
         gate_up=GemmTiles(128, 64, 64, group_m=8, num_warps=4, num_stages=3),
-        scatter=GemmTiles(128, 128, 64, group_m=8, num_warps=4, num_stages=3),
+        scatter=GemmTiles(128, 128, 64, group_m=8, num_warps=8, num_stages=3),
         down_bwd=GemmTiles(128, 64, 64, group_m=8, num_warps=8, num_stages=4),  # N=128 was faster, but spills
         dw=GemmTiles(128, 128, 32, num_warps=8, num_stages=3))),
 ]
@@ -82,11 +82,10 @@ def moe_tiles(n_pairs: int, num_experts: int, dtype: torch.dtype) -> MoETiles:
 
 
 def _fp32(g: GemmTiles, n: int = 1) -> GemmTiles:
-    """4-byte operands: half the K chunk (shared memory), the N tile / n (gate-up: n=2), and 8 warps for a 128 x 128
-    tile (the fp32 MMA holds its operands in registers: 4 warps spill there)."""
-    block_n = max(32, g.block_n // n)
-    warps = 8 if g.block_m * block_n >= 128 * 128 else g.num_warps
-    return GemmTiles(g.block_m, block_n, max(16, g.block_k // 2), g.group_m, warps, g.num_stages)
+    """4-byte operands: half the K chunk (shared memory), the N tile / n (gate-up: n=2) and at most 128 x 64 outputs
+    per program (the fp32 MMA keeps its operands in registers: 128 x 128 spilled under Triton 3.6 even at 8 warps)."""
+    block_n = min(max(32, g.block_n // n), max(32, 128 * 64 // g.block_m))
+    return GemmTiles(g.block_m, block_n, max(16, g.block_k // 2), g.group_m, g.num_warps, g.num_stages)
 
 
 @triton.jit
