@@ -154,3 +154,22 @@ def test_mixtral_sliding_window_and_v4_rope_fields():
          "num_experts_per_tok": 2}
     cfg = config_from_hf(d)
     assert cfg.rope_theta == 1e6 and cfg.max_seq_len == 4096 and cfg.num_experts == 8
+
+
+def test_cli_exports_a_training_checkpoint_step(tmp_path):
+    """to-hf reads a DCP training checkpoint (as apps/pretrain.py writes it): same logits in transformers."""
+    from transformers import MixtralForCausalLM
+
+    from jpmoe.train import CheckpointManager, TrainState, build_scheduler
+
+    torch.manual_seed(0)
+    model = Transformer(MOE)
+    opt = torch.optim.AdamW(model.parameters(), lr=0.01)
+    mgr = CheckpointManager(tmp_path / "run", fingerprint={"model": MOE.to_dict(), "seq_len": 8})
+    step = mgr.save(TrainState(step=7), model, opt, build_scheduler(opt, kind="constant", warmup=1, total=10))
+    assert cli(["to-hf", str(tmp_path / "run"), str(tmp_path / "hf")]) == 2  # the run dir: name a step
+    assert cli(["to-hf", str(step), str(tmp_path / "hf")]) == 0
+    hf = MixtralForCausalLM.from_pretrained(tmp_path / "hf").eval()
+    ids = torch.randint(0, MOE.vocab_size, (2, 6))
+    with torch.no_grad():
+        torch.testing.assert_close(hf(ids).logits, model(ids).logits, atol=1e-4, rtol=1e-4)

@@ -19,7 +19,8 @@ def main(argv: list[str] | None = None) -> int:
     a = sub.add_parser("from-hf", help="HF Llama/Mixtral directory -> jpmoe checkpoint directory")
     a.add_argument("hf_dir")
     a.add_argument("out")
-    b = sub.add_parser("to-hf", help="jpmoe checkpoint directory -> HF directory (sharded safetensors + index)")
+    b = sub.add_parser("to-hf", help="jpmoe checkpoint directory (safetensors, or a training checkpoint's "
+                       "step-N directory) -> HF directory (sharded safetensors + index)")
     b.add_argument("ckpt")
     b.add_argument("out")
     b.add_argument("--tokenizer", default=None, help="directory whose tokenizer files are copied into OUT")

@@ -104,9 +104,29 @@ def convert_from_hf(src: str | Path, out: str | Path) -> Path:
     return Path(out)
 
 
+def load_training_checkpoint(path: str | Path) -> tuple[ModelConfig, dict[str, torch.Tensor]]:
+    """Config and model weights of a training checkpoint step (`.../checkpoints/step-N`, DCP, any world size it was
+    saved with); the optimiser state is not read."""
+    from jpmoe.model import Transformer
+    from jpmoe.train.checkpoint import checkpoint_model_config, load_model_weights
+
+    config = ModelConfig.from_dict(checkpoint_model_config(path))
+    model = Transformer(config)
+    load_model_weights(path, model)
+    return config, model.state_dict()
+
+
 def convert_to_hf(ckpt: str | Path, out: str | Path, *, tokenizer_dir=None, max_shard_bytes: int = 5 * 2**30,
                   fused: bool = False, dtype: torch.dtype | None = None) -> Path:
-    """Our checkpoint directory -> HF directory; tokenizer files from `tokenizer_dir`, else from `ckpt`."""
-    config, sd = load_checkpoint(ckpt)
+    """Our checkpoint directory (safetensors, or a training checkpoint step) -> HF directory; tokenizer files from
+    `tokenizer_dir`, else from `ckpt`."""
+    path = Path(ckpt)
+    if (path / ".metadata").is_file() and (path / "state.json").is_file():
+        config, sd = load_training_checkpoint(path)
+    elif path.is_dir() and any(p.is_dir() and p.name.startswith("step-") for p in path.iterdir()):
+        steps = sorted(p.name for p in path.iterdir() if p.is_dir() and p.name.startswith("step-"))
+        raise ValueError(f"{path} holds training checkpoints ({', '.join(steps[-3:])}): name one step directory")
+    else:
+        config, sd = load_checkpoint(path)
     return save_hf(sd, config, out, tokenizer_dir=tokenizer_dir if tokenizer_dir is not None else ckpt,
                    max_shard_bytes=max_shard_bytes, fused=fused, dtype=dtype)
