@@ -89,7 +89,7 @@ def _experts_forward(x, w_gate_up, w_down, lay: ExpertLayout, keep: bool):
 def _combine(ys: torch.Tensor, w: torch.Tensor, lay: ExpertLayout) -> torch.Tensor:
     """(T, H) = sum_k w[t, k] * ys[slot of (t, k)]: a gather into token order, then the weighted sum over K."""
     T, K = w.shape
-    y = torch.index_select(ys, 0, lay.slot, out=_new((T * K, ys.shape[1]), ys)).view(T, K, -1)
+    y = torch.index_select(ys, 0, lay.slot, out=_new((T * K, ys.shape[1]), ys)).view(T, K, ys.shape[1])
     if K > SMALL_K or ys.dtype == torch.float32:
         return torch.bmm(w.unsqueeze(1), y).squeeze(1)  # batched (1, K) @ (K, H)
     out = torch.mul(y[:, 0], w[:, :1])  # small K in 16 bits: K fused multiply-adds beat oneDNN's batched matvec

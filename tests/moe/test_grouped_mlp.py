@@ -94,3 +94,12 @@ def test_inference_path_matches_reference(group_cost, monkeypatch, small_pool):
     args = inputs(41, 6, 2, 16, 12, skip_expert=2)
     with torch.no_grad():
         torch.testing.assert_close(gm.grouped_moe_mlp(*args), moe_mlp_reference(*args), atol=1e-5, rtol=1e-5)
+
+
+def test_no_tokens_gives_empty_output_and_zero_weight_grads():
+    x, w_gate_up, w_down, weights, experts = [a.clone() for a in inputs(0, 4, 2, 8, 6)]
+    leaves = [t.requires_grad_() for t in (x, w_gate_up, w_down, weights)]
+    out = gm.grouped_moe_mlp(*leaves, experts)
+    grads = torch.autograd.grad(out.sum(), leaves)
+    assert out.shape == (0, 8) and grads[0].shape == (0, 8) and grads[3].shape == (0, 2)
+    assert torch.count_nonzero(grads[1]) == 0 and torch.count_nonzero(grads[2]) == 0
