@@ -50,8 +50,12 @@ def test_forward_and_grads_match_reference(T, E, K, H, inter, skew, group_cost, 
     assert torch.count_nonzero(ours[2][E - 1]) == 0 and torch.count_nonzero(ours[3][E - 1]) == 0
 
 
+@pytest.mark.parametrize("copy_a", [False, True])  # weight gradients from a transposed view / a transposed copy
 @pytest.mark.parametrize("K", [2, 6])  # the chain-of-adds sums (K <= SMALL_K) and the batched ones
-def test_bf16_output_and_grads_are_close_to_fp32_reference(K, small_pool):
+def test_bf16_output_and_grads_are_close_to_fp32_reference(K, copy_a, small_pool, monkeypatch):
+    if copy_a:
+        monkeypatch.setattr(gm, "WGRAD_COPY_MIN_N", 1)
+        monkeypatch.setattr(gm, "TRANSPOSE_ROWS", 8)  # several row blocks per expert
     args = inputs(300, 8, K, 64, 96)
     ref = outputs_and_grads(moe_mlp_reference, args)
     low = outputs_and_grads(gm.grouped_moe_mlp, [a.bfloat16() for a in args[:3]] + args[3:])  # routing stays fp32
