@@ -71,7 +71,7 @@ def _grouped_wgrad(a: torch.Tensor, b: torch.Tensor, lay: ExpertLayout, out: tor
     16-bit with wide b: the matmul gets a contiguous copy of a^T. oneDNN's bf16 matmul re-transposes a transposed
     A for every block of output columns (0.9-1.5 TFLOP/s against ~2.8 from a contiguous one), so one copy pays
     off once b has >= WGRAD_COPY_MIN_N columns (measured: H=1024, I=2048 backward 81 -> 70 ms; no gain at 512)."""
-    copy_a = a.dtype.itemsize == 2 and b.shape[1] >= WGRAD_COPY_MIN_N
+    copy_a = a.device.type == "cpu" and a.dtype.itemsize == 2 and b.shape[1] >= WGRAD_COPY_MIN_N  # GPUs: no need
     for g in lay.groups:
         if g.cap == 0:
             out[g.e0 : g.e1].zero_()
