@@ -106,27 +106,30 @@ def _experts_forward(x, w_gate_up, w_down, lay: ExpertLayout, keep: bool):
 
 
 def _combine(ys: torch.Tensor, w: torch.Tensor, lay: ExpertLayout) -> torch.Tensor:
-    """(T, H) = sum_k w[t, k] * ys[slot of (t, k)]: a gather into token order, then the weighted sum over K."""
+    """(T, H) = sum_k w[t, k] * ys[slot of (t, k)]: a gather into token order, then the weighted sum over K.
+    The result comes from the pool too (a fresh 8 MiB output is page-faulted in when glibc maps it)."""
     T, K = w.shape
-    y = torch.index_select(ys, 0, lay.slot, out=_new((T * K, ys.shape[1]), ys)).view(T, K, ys.shape[1])
+    H = ys.shape[1]
+    y = torch.index_select(ys, 0, lay.slot, out=_new((T * K, H), ys)).view(T, K, H)
     if K > SMALL_K or ys.dtype == torch.float32:
-        return torch.bmm(w.unsqueeze(1), y).squeeze(1)  # batched (1, K) @ (K, H)
-    out = torch.mul(y[:, 0], w[:, :1])  # small K in 16 bits: K fused multiply-adds beat oneDNN's batched matvec
+        return torch.bmm(w.unsqueeze(1), y, out=_new((T, 1, H), ys)).view(T, H)  # batched (1, K) @ (K, H)
+    out = torch.mul(y[:, 0], w[:, :1], out=_new((T, H), ys))  # small K, 16 bits: K multiply-adds beat the bmm
     for k in range(1, K):
         out.addcmul_(y[:, k], w[:, k : k + 1])
     return out
 
 
 def _sum_k(y: torch.Tensor) -> torch.Tensor:
-    """(T, H) = y.sum(1) for y (T, K, H). Small K: halving adds (torch's reduction over a middle dim is 2-5x slower
-    there: K=2 bf16 2.1 ms vs 0.4 ms at T=4096, H=512)."""
-    if y.shape[1] > SMALL_K:
-        return y.sum(1)
-    if y.shape[1] == 1:
-        return y[:, 0].clone()
+    """(T, H) = y.sum(1) for y (T, K, H), into a pooled buffer. Small K: halving adds (torch's reduction over a
+    middle dim is 2-5x slower there: K=2 bf16 2.1 ms vs 0.4 ms at T=4096, H=512)."""
+    T, K, H = y.shape
+    if K > SMALL_K:
+        return torch.sum(y, 1, out=_new((T, H), y))
+    if K == 1:
+        return _new((T, H), y).copy_(y[:, 0])
     while y.shape[1] > 1:
         half = y.shape[1] // 2
-        s = torch.add(y[:, :half], y[:, half : 2 * half])  # (T, half, H)
+        s = torch.add(y[:, :half], y[:, half : 2 * half], out=_new((T, half, H), y))  # (T, half, H)
         if y.shape[1] % 2:
             s[:, 0].add_(y[:, 2 * half])
         y = s
