@@ -204,12 +204,15 @@ def kernel_ms(fn, inputs, dout, reps: int = 5) -> dict:
 TUNED = ("_moe_gate_up_kernel", "_moe_scatter_gemm_kernel", "_moe_down_bwd_kernel", "_moe_dw_kernel")
 
 
-def tune_candidates(current) -> list:
+TUNE_BLOCK_M = {"train": (64, 128), "decode": (16, 32)}  # decode: a few rows per expert, weight-bandwidth bound
+
+
+def tune_candidates(current, block_ms=TUNE_BLOCK_M["train"]) -> list:
     """The current table row first, then 16 sweeps; each kernel takes its own tiles, so one sweep times them all."""
     from jpmoe.kernels.tiling import GemmTiles, MoETiles
 
-    gemm = [(bm, bn, bk, w, st) for bm in (64, 128) for bn in (64, 128) for bk, st in ((64, 3), (64, 4))
-            for w in (4, 8)]
+    chunks = ((64, 3), (64, 4)) if block_ms[0] >= 64 else ((64, 4), (128, 4))
+    gemm = [(bm, bn, bk, w, st) for bm in block_ms for bn in (64, 128) for bk, st in chunks for w in (4, 8)]
     dw = [(bm, bn, bk, w, st) for bm in (64, 128) for bn in (128, 256) for bk in (32, 64) for w, st in ((8, 3), (4, 4))]
     out = [current]
     for (bm, bn, bk, w, st), (dm, dn, dk, dw_w, dw_st) in zip(gemm, dw):
@@ -220,7 +223,7 @@ def tune_candidates(current) -> list:
     return out
 
 
-def tune(tokens: list[int]) -> None:
+def tune(tokens: list[int], block_ms=TUNE_BLOCK_M["train"]) -> None:
     """Per MoE shape and token count: profile forward+backward under each tile candidate, and print per kernel the
     fastest tiles against the current table's (block_m must agree across the forward kernels: it is the padding
     unit of the alignment, so the row printed for the table takes the gate-up kernel's block_m for all three)."""
@@ -234,7 +237,7 @@ def tune(tokens: list[int]) -> None:
                 inputs, dout = moe_inputs(dims["E"], dims["K"], dims["H"], dims["inter"], T)
                 current = original(T * dims["K"], dims["E"], torch.bfloat16)
                 timed = []  # (candidate, {kernel: ms})
-                for cand in tune_candidates(current):
+                for cand in tune_candidates(current, block_ms):
                     moe_module.moe_tiles = lambda *a, c=cand: c
                     try:
                         timed.append((cand, kernel_ms(moe_mlp, inputs, dout)))
@@ -245,7 +248,7 @@ def tune(tokens: list[int]) -> None:
                 base = {k: timed[0][1].get(k, float("nan")) for k in TUNED}
                 print("  current: " + ", ".join(f"{k} {v:.3f}" for k, v in base.items())
                       + f" = {sum(base.values()):.3f} ms", flush=True)
-                for bm in (64, 128):  # the three row-block kernels share block_m (the alignment's padding unit)
+                for bm in block_ms:  # the three row-block kernels share block_m (the alignment's padding unit)
                     best = {}
                     for k, field in fields.items():
                         pool = [(ms.get(k, float("inf")), getattr(c, field)) for c, ms in timed
@@ -311,6 +314,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="only 4096 tokens per MoE shape")
     p.add_argument("--tune", action="store_true", help="sweep MoE tile candidates instead of benchmarking")
+    p.add_argument("--tune-decode", action="store_true",
+                   help="sweep the decode-like class (256 / 1024 tokens: 64 rows per expert; block_m 16 and 32)")
     p.add_argument("--smoke", action="store_true", help="CPU, interpreter, tiny sizes: exercise the script only")
     args = p.parse_args(argv)
     if args.smoke:
@@ -322,6 +327,15 @@ def main(argv=None) -> int:
     tokens = TOKENS[:1] if args.quick else TOKENS
     if args.tune:
         tune(tokens)
+        return 0
+    if args.tune_decode:
+        for shape, T in (("mixtral", 256), ("fine", 1024)):
+            global MOE_SHAPES
+            saved, MOE_SHAPES = MOE_SHAPES, {shape: MOE_SHAPES[shape]}
+            try:
+                tune([T], TUNE_BLOCK_M["decode"])
+            finally:
+                MOE_SHAPES = saved
         return 0
     device = torch.cuda.get_device_name()
     peaks = machine_peaks()
