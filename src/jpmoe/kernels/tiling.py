@@ -8,7 +8,9 @@ keeps two accumulators (gate and up), so its BLOCK_N is half the others'. Every 
 register spill (tests/moe/kernels/test_compile_sm90.py checks this on CPU). The two larger classes were then
 timed on an H100 (2026-11-24, Triton 3.6, `python benchmarks/bench_kernels.py --tune --quick`: each kernel's time
 under each candidate from the profiler, the fastest per kernel at a common block_m): -14% forward+backward for
-Mixtral's shape at 4096 tokens, -7% for E=128/K=8. The decode-like row is still untimed.
+Mixtral's shape at 4096 tokens, -7% for E=128/K=8. The decode-like row (`--tune-decode`, 64 rows per expert):
+-37% for Mixtral's shape at 256 tokens with its winners, which this row takes (E=128/K=8 at 1024 tokens preferred
+the same block_m with other N/K tiles, -30% with its own).
 The interpreter row keeps tiles at tl.dot's minimum of 16 so CPU tests stay small and still cross tiles.
 """
 
@@ -52,11 +54,11 @@ INTERPRETER_TILES = MoETiles(
 
 # (upper bound on mean rows per expert T*K/E, tiles). bf16/fp16 operands; fp32: see moe_tiles.
 GPU_TABLE: list[tuple[float, MoETiles]] = [
-    (96, MoETiles(  # decode-like: weight bandwidth bound, small row blocks waste the least padding
-        gate_up=GemmTiles(16, 64, 128, group_m=1, num_warps=4, num_stages=4),
-        scatter=GemmTiles(16, 128, 128, group_m=1, num_warps=4, num_stages=4),
-        down_bwd=GemmTiles(16, 64, 128, group_m=1, num_warps=4, num_stages=4),
-        dw=GemmTiles(64, 64, 32, num_warps=4, num_stages=4))),
+    (96, MoETiles(  # decode-like: weight bandwidth bound; 32-row blocks beat 16 (fewer weight re-reads)
+        gate_up=GemmTiles(32, 64, 128, group_m=1, num_warps=4, num_stages=4),
+        scatter=GemmTiles(32, 128, 128, group_m=1, num_warps=8, num_stages=4),
+        down_bwd=GemmTiles(32, 128, 64, group_m=1, num_warps=4, num_stages=4),
+        dw=GemmTiles(128, 128, 32, num_warps=4, num_stages=4))),
     (768, MoETiles(  # mid-size groups: fine-grained shapes at 4k-12k tokens (E=128, K=8: 256-768 rows)
         gate_up=GemmTiles(128, 64, 64, group_m=8, num_warps=8, num_stages=3),
         scatter=GemmTiles(128, 128, 64, group_m=8, num_warps=8, num_stages=3),
@@ -82,10 +84,12 @@ def moe_tiles(n_pairs: int, num_experts: int, dtype: torch.dtype) -> MoETiles:
 
 
 def _fp32(g: GemmTiles, n: int = 1) -> GemmTiles:
-    """4-byte operands: half the K chunk (shared memory), the N tile / n (gate-up: n=2) and at most 128 x 64 outputs
-    per program (the fp32 MMA keeps its operands in registers: 128 x 128 spilled under Triton 3.6 even at 8 warps)."""
+    """4-byte operands: half the K chunk (shared memory), the N tile / n (gate-up: n=2), at most 128 x 64 outputs
+    per program (the fp32 MMA keeps its operands in registers: 128 x 128 spilled under Triton 3.6 even at 8 warps)
+    and 4 warps for tiles of 64 x 64 or less."""
     block_n = min(max(32, g.block_n // n), max(32, 128 * 64 // g.block_m))
-    return GemmTiles(g.block_m, block_n, max(16, g.block_k // 2), g.group_m, g.num_warps, g.num_stages)
+    warps = 4 if g.block_m * block_n <= 64 * 64 else g.num_warps  # small fp32 tiles spill at 8 warps (128 regs)
+    return GemmTiles(g.block_m, block_n, max(16, g.block_k // 2), g.group_m, warps, g.num_stages)
 
 
 @triton.jit

@@ -113,3 +113,25 @@ def test_tile_table_classes_and_fp32_rule(monkeypatch):
         blocks = {t.block_m for t in (tiles.gate_up, tiles.scatter, tiles.down_bwd)}
         assert blocks == {tiles.block_m}  # one sorted layout serves every GEMM of the layer
         assert all(t.block_m >= 16 and t.block_n >= 16 and t.block_k >= 16 for t in (tiles.gate_up, tiles.dw))
+
+
+@pytest.mark.parametrize("rows_per_expert", [64, 512, 4096])  # one per GPU table row
+def test_every_gpu_table_row_runs_correctly(rows_per_expert, gen, monkeypatch):
+    """The tiles of every GPU table row (fp32 variant: the interpreter's dtype), not only the interpreter's 16-row
+    tiles: block_m 32/128, group_m 1/8 and K chunks larger than H all give the reference's output and gradients."""
+    import jpmoe.kernels.moe_mlp as moe_module
+    from jpmoe.kernels import tiling
+
+    monkeypatch.setattr(tiling, "interpreting", lambda: False)  # moe_tiles reads the GPU table
+    tiles = tiling.moe_tiles(rows_per_expert * 3, 3, torch.float32)
+    assert tiles.block_m in (32, 128) and tiles != tiling.INTERPRETER_TILES
+    monkeypatch.setattr(moe_module, "moe_tiles", lambda *a: tiles)
+    x, w_gu, w_down, weights, experts = _inputs(11, 3, 2, 40, 48, "random", torch.float32, gen)
+    out = moe_mlp(x, w_gu, w_down, weights, experts)
+    leaves = [t.detach().requires_grad_() for t in (x, w_gu, w_down, weights)]
+    ref = moe_mlp_reference(*leaves, experts)
+    torch.testing.assert_close(out, ref, **MOE_TOL[torch.float32])
+    dout = randn((11, 40), torch.float32, gen)
+    for g, w in zip(torch.autograd.grad(out, (x, w_gu, w_down, weights), dout),
+                    torch.autograd.grad(ref, leaves, dout)):
+        torch.testing.assert_close(g, w, **MOE_TOL[torch.float32])
