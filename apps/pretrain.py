@@ -29,6 +29,7 @@ from jpalign import fused_linear_cross_entropy
 from jpmoe.config import ModelConfig
 from jpmoe.data import MixtureStream, load_mixture
 from jpmoe.hf.convert import save_hf
+from jpmoe.kernels.backend import triton_unavailable_reason
 from jpmoe.model import Transformer
 from jpmoe.tokenizer import tokenizer_fingerprint
 from jpmoe.train import (
@@ -55,7 +56,7 @@ class Args:
     config: str = ""  # TOML file with any of these keys
     model: str = "debug"  # ModelConfig preset
     vocab_size: int = 0  # 0: the tokenizer's size; otherwise must be >= it (padded embedding)
-    kernels: str = "torch"  # "torch" or "triton"
+    kernels: str = "auto"  # "auto": Triton kernels on CUDA, the torch path on CPU; or "torch" / "triton"
     tokenizer: str = "runs/demo/tokenizer"  # HF tokenizer directory (apps/train_tokenizer.py)
     mixture: str = "runs/demo/mixture.toml"  # sources, stages, weights, token budgets
     out_dir: str = "runs/pretrain"  # checkpoints/, metrics.jsonl, tensorboard/, samples.jsonl, hf/
@@ -89,14 +90,21 @@ class Args:
     export: bool = True  # write <out_dir>/hf (model + tokenizer) at the end
 
 
-def build_model_config(args: Args, tokenizer) -> ModelConfig:
+def resolve_kernels(choice: str, device: torch.device) -> str:
+    """ "auto" -> "triton" on a CUDA device where Triton runs, else "torch" (the CPU-tuned path)."""
+    if choice != "auto":
+        return choice
+    return "triton" if device.type == "cuda" and triton_unavailable_reason() is None else "torch"
+
+
+def build_model_config(args: Args, tokenizer, device: torch.device) -> ModelConfig:
     vocab = args.vocab_size or len(tokenizer)
     if vocab < len(tokenizer):
         raise ValueError(f"vocab_size {vocab} is smaller than the tokenizer's {len(tokenizer)} tokens "
                          f"({args.tokenizer}): the model could not embed every token")
     base = ModelConfig.preset(args.model)
     return ModelConfig.preset(args.model, vocab_size=vocab, max_seq_len=max(base.max_seq_len, args.seq_len),
-                              kernels=args.kernels, bos_token_id=tokenizer.bos_token_id,
+                              kernels=resolve_kernels(args.kernels, device), bos_token_id=tokenizer.bos_token_id,
                               eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
 
 
@@ -140,7 +148,7 @@ def main(args: Args) -> Path:
     tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
     stream = MixtureStream(load_mixture(args.mixture), seq_len=args.seq_len, seed=args.seed)
     check_data(stream, tokenizer, args)
-    config = build_model_config(args, tokenizer)
+    config = build_model_config(args, tokenizer, dist.device)
     global_batch = args.micro_batch * args.grad_accum * dist.world_size
     total = args.max_steps or -(-stream.total_samples // global_batch)
     if dist.is_main:
@@ -154,7 +162,8 @@ def main(args: Args) -> Path:
     optimizer = build_optimizer(model, lr=args.lr, weight_decay=args.weight_decay, betas=(args.beta1, args.beta2))
     scheduler = build_scheduler(optimizer, kind=args.schedule, warmup=args.warmup_steps, total=total,
                                 decay_frac=args.decay_frac, min_lr_ratio=args.min_lr_ratio)
-    fingerprint = {"model": config.to_dict(), "seq_len": args.seq_len, "global_batch": global_batch,
+    model_fp = {k: v for k, v in config.to_dict().items() if k != "kernels"}  # resumable on other kernels
+    fingerprint = {"model": model_fp, "seq_len": args.seq_len, "global_batch": global_batch,
                    "seed": args.seed, "tokenizer": tokenizer_fingerprint(args.tokenizer),
                    "stages": [asdict(s) for s in stream.mixture.stages]}
     ckpt = CheckpointManager(out / "checkpoints", fingerprint=fingerprint, keep=args.keep_checkpoints,

@@ -19,3 +19,16 @@ def test_config_parses(config, app):
 
 def test_every_pretrain_config_is_listed():
     assert {p.name for p in (ROOT / "apps/configs").glob("pretrain_*.toml")} <= set(CONFIGS)
+
+
+def test_kernels_auto_picks_triton_only_on_a_cuda_device_where_it_runs(monkeypatch):
+    import torch
+
+    module = load_app("pretrain")
+    assert parse_args(module.Args, []).kernels == "auto"
+    assert module.resolve_kernels("auto", torch.device("cpu")) == "torch"  # even with TRITON_INTERPRET set
+    monkeypatch.setattr(module, "triton_unavailable_reason", lambda: None)
+    assert module.resolve_kernels("auto", torch.device("cuda", 0)) == "triton"
+    monkeypatch.setattr(module, "triton_unavailable_reason", lambda: "the triton package is not installed")
+    assert module.resolve_kernels("auto", torch.device("cuda", 0)) == "torch"
+    assert module.resolve_kernels("triton", torch.device("cpu")) == "triton"  # an explicit choice is kept
