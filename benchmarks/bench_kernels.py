@@ -223,7 +223,7 @@ def tune_candidates(current, block_ms=TUNE_BLOCK_M["train"]) -> list:
     return out
 
 
-def tune(tokens: list[int], block_ms=TUNE_BLOCK_M["train"]) -> None:
+def tune(shapes: dict, tokens: list[int], block_ms=TUNE_BLOCK_M["train"]) -> None:
     """Per MoE shape and token count: profile forward+backward under each tile candidate, and print per kernel the
     fastest tiles against the current table's (block_m must agree across the forward kernels: it is the padding
     unit of the alignment, so the row printed for the table takes the gate-up kernel's block_m for all three)."""
@@ -232,7 +232,7 @@ def tune(tokens: list[int], block_ms=TUNE_BLOCK_M["train"]) -> None:
 
     original = moe_module.moe_tiles
     try:
-        for shape, dims in MOE_SHAPES.items():
+        for shape, dims in shapes.items():
             for T in tokens:
                 inputs, dout = moe_inputs(dims["E"], dims["K"], dims["H"], dims["inter"], T)
                 current = original(T * dims["K"], dims["E"], torch.bfloat16)
@@ -326,16 +326,11 @@ def main(argv=None) -> int:
         return 0
     tokens = TOKENS[:1] if args.quick else TOKENS
     if args.tune:
-        tune(tokens)
+        tune(MOE_SHAPES, tokens)
         return 0
-    if args.tune_decode:
+    if args.tune_decode:  # 64 rows per expert in both shapes
         for shape, T in (("mixtral", 256), ("fine", 1024)):
-            global MOE_SHAPES
-            saved, MOE_SHAPES = MOE_SHAPES, {shape: MOE_SHAPES[shape]}
-            try:
-                tune([T], TUNE_BLOCK_M["decode"])
-            finally:
-                MOE_SHAPES = saved
+            tune({shape: MOE_SHAPES[shape]}, [T], TUNE_BLOCK_M["decode"])
         return 0
     device = torch.cuda.get_device_name()
     peaks = machine_peaks()

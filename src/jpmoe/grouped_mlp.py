@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import torch
 
-from jpmoe.cpu_moe_layout import ExpertLayout, Group, align_rows  # noqa: F401  (align_rows: re-exported for tests)
+from jpmoe.cpu_moe_layout import ExpertLayout, Group
 from jpmoe.cpu_moe_workspace import WORKSPACE
 
 SMALL_K = 4  # up to this many experts per token, sums over K are written as a chain of adds
@@ -36,7 +36,7 @@ def _grad_buffer(like: torch.Tensor) -> torch.Tensor:
     """A contiguous gradient for `like`, also from the pool: it is handed back only once autograd, the optimizer
     and the user have all dropped it (e.g. zero_grad(set_to_none=True)), so next step's backward does not fault a
     fresh 32-64 MiB allocation in again."""
-    return WORKSPACE.empty(tuple(like.shape), like.dtype, like.device)
+    return _new(tuple(like.shape), like)
 
 
 def _group_mm(a: torch.Tensor, w: torch.Tensor, lay: ExpertLayout, g: Group, out: torch.Tensor, transpose: bool):

@@ -74,7 +74,7 @@ def test_only_the_gradients_asked_for(small_pool):
 
 def test_row_buckets():
     sizes = list(range(0, 5000, 7))
-    buckets = [gm.align_rows(n) for n in sizes]
+    buckets = [cl.align_rows(n) for n in sizes]
     assert all(b >= n and b - n <= max(31, n // 16) for n, b in zip(sizes, buckets))
     assert len(set(buckets)) < len(sizes) / 6
     assert [cl.align_rows(n, torch.float32) for n in (0, 1, 8, 9, 1021)] == [0, 8, 8, 16, 1024]

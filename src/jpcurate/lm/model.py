@@ -139,9 +139,9 @@ class CharLM:
         return self._lookup[np.minimum(codepoints(text), MAX_CP - 1)].astype(np.int64)
 
     # ---- scoring --------------------------------------------------------------------------------------------
-    def log_probs(self, ids: np.ndarray, hist: np.ndarray | None = None, *, block: int = BLOCK) -> np.ndarray:
-        """(N,) float32 natural-log probabilities of ids[i] given the previous ids (`hist`, the distance to the
-        BOS, is accepted for compatibility and not needed: an n-gram reaching past a BOS misses every table).
+    def log_probs(self, ids: np.ndarray, *, block: int = BLOCK) -> np.ndarray:
+        """(N,) float32 natural-log probabilities of ids[i] given the previous ids (no distance to the BOS is
+        needed: an n-gram reaching past a BOS misses every table).
         Computed in blocks of `block` positions (each with the order-1 ids before it as context), so that the
         dozen temporaries of a block stay in cache: the result is bit-identical to `log_probs_reference`."""
         ids = np.asarray(ids)
@@ -179,7 +179,7 @@ class CharLM:
         np.clip(p, 1e-12, 1.0, out=p)
         return np.log(p, out=p)
 
-    def log_probs_reference(self, ids: np.ndarray, hist: np.ndarray | None = None) -> np.ndarray:
+    def log_probs_reference(self, ids: np.ndarray) -> np.ndarray:
         """The whole-array computation `log_probs` is tested against (bit for bit)."""
         hs = ngram_hash_table(ids, self.order)
         alpha, gamma = {}, {1: self._gamma2[ids]}

@@ -120,11 +120,13 @@ def convert_to_hf(ckpt: str | Path, out: str | Path, *, tokenizer_dir=None, max_
                   fused: bool = False, dtype: torch.dtype | None = None) -> Path:
     """Our checkpoint directory (safetensors, or a training checkpoint step) -> HF directory; tokenizer files from
     `tokenizer_dir`, else from `ckpt`."""
+    from jpmoe.train.checkpoint import PREFIX
+
     path = Path(ckpt)
+    steps = sorted(p.name for p in path.iterdir() if p.is_dir() and p.name.startswith(PREFIX)) if path.is_dir() else []
     if (path / ".metadata").is_file() and (path / "state.json").is_file():
         config, sd = load_training_checkpoint(path)
-    elif path.is_dir() and any(p.is_dir() and p.name.startswith("step-") for p in path.iterdir()):
-        steps = sorted(p.name for p in path.iterdir() if p.is_dir() and p.name.startswith("step-"))
+    elif steps:
         raise ValueError(f"{path} holds training checkpoints ({', '.join(steps[-3:])}): name one step directory")
     else:
         config, sd = load_checkpoint(path)
