@@ -86,6 +86,7 @@ class ExpertLayout:
         self.sorted_slot = torch.tensor(base, device=dev)[e_sorted] + rank  # (P,)
         self.slot = torch.empty_like(self.sorted_slot)
         self.slot[self.sorted_pair] = self.sorted_slot
+        self.bag_offsets = torch.arange(0, flat.numel(), K, device=dev)  # token t's pairs start at t*K
         self.row_token = torch.zeros(self.rows, dtype=torch.long, device=dev)
         self.row_token[self.sorted_slot] = self.sorted_pair // K
         is_pad = torch.ones(self.rows, dtype=torch.bool, device=dev)

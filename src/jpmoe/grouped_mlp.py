@@ -9,7 +9,7 @@ Same semantics as `jpmoe.kernels.moe_mlp.moe_mlp_reference` (its test oracle), b
   where autograd through `w[e]` indexing spends most of its time) and skips the gradients nobody asked for;
 - large temporaries and saved activations come from a reusable CPU pool (`jpmoe.cpu_moe_workspace`): without it
   every call page-faults its buffers in again;
-- the combine is a deterministic gather + batched dot over K (no index_add), forward and backward.
+- the combine and its input gradient are one fused, deterministic gather + weighted sum (`embedding_bag`).
 bf16 inputs stay bf16 through the matmuls and the SwiGLU (oneDNN uses the AMX/AVX512-bf16 units where the CPU
 has them); only the router runs in fp32.
 
@@ -19,11 +19,11 @@ Letters: T tokens, K experts per token, P = T*K pairs, E experts, H hidden, I in
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from jpmoe.cpu_moe_layout import ExpertLayout, Group
 from jpmoe.cpu_moe_workspace import WORKSPACE
 
-SMALL_K = 4  # up to this many experts per token, sums over K are written as a chain of adds
 TRANSPOSE_ROWS = 64  # row block of the transposing copies
 WGRAD_COPY_MIN_N = 1024  # 16-bit weight gradients with at least this many output columns get a contiguous A^T
 
@@ -105,35 +105,15 @@ def _experts_forward(x, w_gate_up, w_down, lay: ExpertLayout, keep: bool):
     return ys, ((xs, hs, silu, act) if keep else ())
 
 
-def _combine(ys: torch.Tensor, w: torch.Tensor, lay: ExpertLayout) -> torch.Tensor:
-    """(T, H) = sum_k w[t, k] * ys[slot of (t, k)]: a gather into token order, then the weighted sum over K.
-    The result comes from the pool too (a fresh 8 MiB output is page-faulted in when glibc maps it)."""
-    T, K = w.shape
-    H = ys.shape[1]
-    y = torch.index_select(ys, 0, lay.slot, out=_new((T * K, H), ys)).view(T, K, H)
-    if K > SMALL_K or ys.dtype == torch.float32:
-        return torch.bmm(w.unsqueeze(1), y, out=_new((T, 1, H), ys)).view(T, H)  # batched (1, K) @ (K, H)
-    out = torch.mul(y[:, 0], w[:, :1], out=_new((T, H), ys))  # small K, 16 bits: K multiply-adds beat the bmm
-    for k in range(1, K):
-        out.addcmul_(y[:, k], w[:, k : k + 1])
-    return out
+def _bag_sum(rows: torch.Tensor, lay: ExpertLayout, w: torch.Tensor | None = None) -> torch.Tensor:
+    """(T, H) = sum_k w[t, k] * rows[slot of (t, k)] (w None: plain sum), the combine and its input gradient.
 
-
-def _sum_k(y: torch.Tensor) -> torch.Tensor:
-    """(T, H) = y.sum(1) for y (T, K, H), into a pooled buffer. Small K: halving adds (torch's reduction over a
-    middle dim is 2-5x slower there: K=2 bf16 2.1 ms vs 0.4 ms at T=4096, H=512)."""
-    T, K, H = y.shape
-    if K > SMALL_K:
-        return torch.sum(y, 1, out=_new((T, H), y))
-    if K == 1:
-        return _new((T, H), y).copy_(y[:, 0])
-    while y.shape[1] > 1:
-        half = y.shape[1] // 2
-        s = torch.add(y[:, :half], y[:, half : 2 * half], out=_new((T, half, H), y))  # (T, half, H)
-        if y.shape[1] % 2:
-            s[:, 0].add_(y[:, 2 * half])
-        y = s
-    return y[:, 0]
+    One fused gather + (weighted) sum: `embedding_bag` with token t's K rows as bag t (FBGEMM's kernel, which
+    accumulates 16-bit rows in fp32 and rounds once). It replaces an index_select into a (T*K, H) temporary
+    followed by a batched dot or a sum over K: bf16 E=64 K=8 2.5 -> 0.7 ms, fp32 4.7 -> 1.0 ms. Deterministic:
+    each bag is summed in k order by one thread."""
+    return F.embedding_bag(lay.slot, rows, lay.bag_offsets, mode="sum",
+                           per_sample_weights=None if w is None else w.reshape(-1))
 
 
 class GroupedMoEMLP(torch.autograd.Function):
@@ -142,7 +122,7 @@ class GroupedMoEMLP(torch.autograd.Function):
         lay = ExpertLayout(experts, w_gate_up.shape[0], x.dtype)
         ys, (xs, hs, silu, act) = _experts_forward(x, w_gate_up, w_down, lay, keep=True)
         w = weights.to(x.dtype)
-        out = _combine(ys, w, lay)
+        out = _bag_sum(ys, lay, w)
         ctx.save_for_backward(w_gate_up, w_down, w, xs, hs, silu, act, ys)
         ctx.lay, ctx.weights_dtype = lay, weights.dtype
         return out
@@ -168,8 +148,7 @@ class GroupedMoEMLP(torch.autograd.Function):
         grad_x = None
         if need[0]:
             gxs = _grouped_mm(dh, w_gate_up, lay, go, False)  # (N, H), into go's buffer (gy is used up)
-            y = torch.index_select(gxs, 0, lay.slot, out=_new((T * K, H), xs))
-            grad_x = _sum_k(y.view(T, K, H))  # (T, H)
+            grad_x = _bag_sum(gxs, lay)  # (T, H)
         return grad_x, g_gate_up, g_down, grad_w, None
 
 
@@ -178,7 +157,7 @@ def _inference(x, w_gate_up, w_down, weights, experts) -> torch.Tensor:
     """The forward without saving anything: every buffer goes back to the pool on return."""
     lay = ExpertLayout(experts, w_gate_up.shape[0], x.dtype)
     ys, _ = _experts_forward(x, w_gate_up, w_down, lay, keep=False)
-    return _combine(ys, weights.to(x.dtype), lay)
+    return _bag_sum(ys, lay, weights.to(x.dtype))
 
 
 def grouped_moe_mlp(x: torch.Tensor, w_gate_up: torch.Tensor, w_down: torch.Tensor, weights: torch.Tensor,
