@@ -4,11 +4,13 @@ transformers 5.x selects the expert computation with `config._experts_implementa
 `experts_implementation=` argument of from_pretrained): "eager" (a Python loop over experts with index_add),
 "grouped_mm" (torch._grouped_mm, the default on CPU) and "batched_mm" (gathers one weight matrix per
 (token, expert) pair: run only where that copy fits in memory); "deepgemm"/"sonicmoe" are GPU-only kernels and
-are not run. The ceiling is a dense `x @ W.t()` matmul of the same dtype, hidden and intermediate sizes, measured
-in the same run, into a preallocated output. The last column is the rate of the expert matmuls alone at the row's
-sizes (T*K/E rows per expert, one bmm per projection): the bound for any implementation that multiplies
-per-expert slices, below the dense ceiling when experts get few rows (E=64). FLOPs counted: 6*T*K*H*I forward
-(gate+up and down projections), 3x that forward+backward.
+are not run. The ceiling is a dense `x @ W.t()` matmul of the same dtype, hidden and intermediate sizes, into a
+preallocated output, timed in the same round-robin as the providers of each row (so a slower or faster moment of a
+shared machine moves both alike). bf16 rows also time our fp32 block on the same input in that round-robin: the
+"bf16 vs fp32" lines compare the two under the same conditions. The last column is the rate of the expert
+matmuls alone at the row's sizes (T*K/E rows per expert, one bmm per projection): the bound for any
+implementation that multiplies per-expert slices, below the dense ceiling when experts get few rows (E=64).
+FLOPs counted: 6*T*K*H*I forward (gate+up and down projections), 3x that forward+backward.
 
     .venv/bin/python benchmarks/bench_moe_layer.py            # default grid (a few minutes on 2 cores)
     .venv/bin/python benchmarks/bench_moe_layer.py --full     # tokens 512..8192, E 8/64, K 2..8, H 512/1024
@@ -19,6 +21,7 @@ our Triton kernels as one more provider.
 from __future__ import annotations
 
 import argparse
+import copy
 import datetime
 import json
 import os
@@ -53,7 +56,7 @@ class Row:
     hidden: int
     inter: int
     mode: str  # "fwd" | "fwd+bwd"
-    ms: dict  # provider -> median milliseconds
+    ms: dict  # provider -> median milliseconds ("matmul": CEILING_CALLS dense calls; "ours-fp32": bf16 rows only)
     ceiling_gflops: float
     expert_gemm_gflops: float
 
@@ -66,10 +69,6 @@ class Row:
 def sync(device: str) -> None:
     if device == "cuda":
         torch.cuda.synchronize()
-
-
-def median_ms(fn, device: str, repeats: int) -> float:
-    return interleaved_ms({"f": fn}, device, repeats)["f"]
 
 
 def interleaved_ms(fns: dict, device: str, repeats: int) -> dict:
@@ -87,17 +86,23 @@ def interleaved_ms(fns: dict, device: str, repeats: int) -> dict:
     return {k: 1e3 * statistics.median(v) for k, v in times.items()}
 
 
-def matmul_gflops(tokens: int, hidden: int, inter: int, dtype, device: str, repeats: int) -> float:
-    """Dense ceiling: (tokens, H) @ (H, 2I), the shape of the gate-up projection without routing, into a
+CEILING_TOKENS = 4096
+CEILING_CALLS = 8  # matmul calls per timed ceiling sample: the first, after a provider, runs with cold caches
+
+
+def ceiling_matmul(hidden: int, inter: int, dtype, device: str):
+    """Dense ceiling: (4096, H) @ (H, 2I), the shape of the gate-up projection without routing, into a
     preallocated output (a fresh 32-64 MiB fp32 output is page-faulted in on every call on CPU, which made the
-    ceiling swing by 30% from shape to shape; the matmul rate is what it is measured for)."""
-    a = torch.randn(tokens, hidden, dtype=dtype, device=device)
+    ceiling swing by 30% from shape to shape; the matmul rate is what it is measured for). Returns a function
+    running CEILING_CALLS of them, and their FLOPs."""
+    a = torch.randn(CEILING_TOKENS, hidden, dtype=dtype, device=device)
     b = torch.randn(2 * inter, hidden, dtype=dtype, device=device)
-    out = torch.empty(tokens, 2 * inter, dtype=dtype, device=device)
-    for _ in range(2):  # more warm-up and repeats than the providers get: each call is short
-        torch.mm(a, b.t(), out=out)
-    ms = median_ms(lambda: torch.mm(a, b.t(), out=out), device, max(15, repeats))
-    return 2 * tokens * hidden * 2 * inter / ms / 1e6
+    out = torch.empty(CEILING_TOKENS, 2 * inter, dtype=dtype, device=device)
+
+    def calls():
+        for _ in range(CEILING_CALLS):
+            torch.mm(a, b.t(), out=out)
+    return calls, CEILING_CALLS * 2 * CEILING_TOKENS * hidden * 2 * inter
 
 
 def expert_gemm_gflops(shape, dtype, device: str, repeats: int) -> float:
@@ -127,7 +132,7 @@ def expert_gemm_gflops(shape, dtype, device: str, repeats: int) -> float:
     return 6 * E * rows * H * inter / min(ms.values()) / 1e6
 
 
-def build(shape, dtype, device):
+def build(shape, dtype, device, fp32_twin: bool = False):
     from transformers import MixtralConfig
     from transformers.models.mixtral.modeling_mixtral import MixtralSparseMoeBlock
 
@@ -150,10 +155,15 @@ def build(shape, dtype, device):
             m.w_down.copy_(hf.experts.down_proj)
         ours[f"ours-{kernels}"] = m
     x = torch.randn(1, T, H, generator=g).to(device=device, dtype=dtype)
+    if fp32_twin:  # our block in fp32 with the same (rounded) weights, for the bf16-vs-fp32 ratio
+        ours["ours-fp32"] = copy.deepcopy(ours["ours-torch"]).float()
     return hf, hf_cfg, ours, x
 
 
 def step(module, x, grad, backward: bool, is_ours: bool, hf_cfg=None, impl=None):
+    dtype = next(module.parameters()).dtype
+    x, grad = x.to(dtype), grad.to(dtype)
+
     def run():
         if impl is not None:
             hf_cfg._experts_implementation = impl  # one HF block, its experts implementation picked per call
@@ -166,13 +176,11 @@ def step(module, x, grad, backward: bool, is_ours: bool, hf_cfg=None, impl=None)
     return run
 
 
-def bench_shape(shape, dtype, device, repeats, ceilings) -> list[Row]:
+def bench_shape(shape, dtype, device, repeats) -> list[Row]:
     T, E, K, H, inter = shape
-    hf, hf_cfg, ours, x = build(shape, dtype, device)
+    hf, hf_cfg, ours, x = build(shape, dtype, device, fp32_twin=dtype != torch.float32)
     grad = torch.randn_like(x)
-    key = (H, inter, dtype)
-    if key not in ceilings:
-        ceilings[key] = matmul_gflops(4096, H, inter, dtype, device, repeats)
+    matmul, matmul_flop = ceiling_matmul(H, inter, dtype, device)
     expert_gemms = expert_gemm_gflops(shape, dtype, device, repeats)
     rows = []
     for backward in (False, True):
@@ -182,10 +190,11 @@ def bench_shape(shape, dtype, device, repeats, ceilings) -> list[Row]:
             if impl == "batched_mm" and gathered_bytes > 2**30:
                 continue  # it copies one (2I, H) + (H, I) weight per pair: too large here
             fns[f"hf-{impl}"] = step(hf, x, grad, backward, False, hf_cfg, impl)
+        fns["matmul"] = matmul
         with torch.no_grad() if not backward else torch.enable_grad():
             ms = interleaved_ms(fns, device, repeats)
         rows.append(Row(device, str(dtype).removeprefix("torch."), T, E, K, H, inter,
-                        "fwd+bwd" if backward else "fwd", ms, ceilings[key], expert_gemms))
+                        "fwd+bwd" if backward else "fwd", ms, matmul_flop / ms["matmul"] / 1e6, expert_gemms))
         print(format_row(rows[-1]), flush=True)
     return rows
 
@@ -212,14 +221,9 @@ def format_row(r: Row) -> str:
 
 
 def bf16_summary(rows: list[Row]) -> list[str]:
-    by = {(r.device, r.tokens, r.experts, r.k, r.hidden, r.inter, r.mode, r.dtype): r for r in rows}
-    out = []
-    for (dev, *shape, mode, dt), r in by.items():
-        if dt == "bfloat16" and (dev, *shape, mode, "float32") in by:
-            f32 = by[(dev, *shape, mode, "float32")]
-            out.append(f"- {dev} T={shape[0]} E={shape[1]} K={shape[2]} H={shape[3]} I={shape[4]} {mode}: ours bf16 "
-                       f"{f32.ms['ours-torch'] / r.ms['ours-torch']:.2f}x faster than ours fp32")
-    return out
+    return [f"- {r.device} T={r.tokens} E={r.experts} K={r.k} H={r.hidden} I={r.inter} {r.mode}: ours bf16 "
+            f"{r.ms['ours-fp32'] / r.ms['ours-torch']:.2f}x faster than ours fp32 (same round-robin: "
+            f"{r.ms['ours-fp32']:.1f} vs {r.ms['ours-torch']:.1f} ms)" for r in rows if "ours-fp32" in r.ms]
 
 
 def machine() -> str:
@@ -237,7 +241,7 @@ def machine() -> str:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--full", action="store_true", help="the full grid (long on CPU)")
-    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--dtypes", default="float32,bfloat16")
     p.add_argument("--out", default="benchmarks/results")
     p.add_argument("--machine-tag", default=platform.node().split(".")[0] or "cpu")
@@ -251,11 +255,11 @@ def main() -> None:
         print("no CUDA device: CPU rows only (the GPU rows and our Triton kernels run where CUDA exists)")
     load0 = os.getloadavg()
     print(f"machine: {machine()}; load average {load0[0]:.1f}\n\n{HEADER}")
-    rows, ceilings = [], {}
+    rows = []
     for device in devices:
         for dtype in [getattr(torch, d) for d in args.dtypes.split(",")]:
             for shape in FULL if args.full else DEFAULT:
-                rows += bench_shape(shape, dtype, device, args.repeats, ceilings)
+                rows += bench_shape(shape, dtype, device, args.repeats)
     load1 = os.getloadavg()
     summary = bf16_summary(rows)
     print("\n" + "\n".join(summary))
