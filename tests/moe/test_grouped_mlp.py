@@ -51,7 +51,7 @@ def test_forward_and_grads_match_reference(T, E, K, H, inter, skew, group_cost, 
 
 
 @pytest.mark.parametrize("copy_a", [False, True])  # weight gradients from a transposed view / a transposed copy
-@pytest.mark.parametrize("K", [2, 6])  # the chain-of-adds sums (K <= SMALL_K) and the batched ones
+@pytest.mark.parametrize("K", [2, 6])
 def test_bf16_output_and_grads_are_close_to_fp32_reference(K, copy_a, small_pool, monkeypatch):
     if copy_a:
         monkeypatch.setattr(gm, "WGRAD_COPY_MIN_N", 1)
@@ -62,6 +62,22 @@ def test_bf16_output_and_grads_are_close_to_fp32_reference(K, copy_a, small_pool
     assert low[0].dtype == torch.bfloat16 and low[4].dtype == torch.float32
     for name, a, b in zip(["out", "x", "w_gate_up", "w_down", "weights"], low, ref):
         assert (a.float() - b).abs().max() <= 3e-2 * b.abs().max(), name
+
+
+@pytest.mark.parametrize("weighted", [True, False])  # the combine, and the input gradient's sum over K
+def test_bf16_combine_rounds_once(weighted):
+    """The fused gather + sum accumulates bf16 rows in fp32 and rounds once: within half a bf16 ulp of the exact
+    sum (a bf16 chain of adds is off by hundreds of ulps where the terms cancel)."""
+    g = torch.Generator().manual_seed(0)
+    T, K, E, H = 300, 6, 8, 64
+    experts = torch.stack([torch.randperm(E, generator=g)[:K] for _ in range(T)])
+    lay = cl.ExpertLayout(experts, E, torch.bfloat16)
+    rows = torch.randn(lay.rows, H, generator=g).bfloat16()
+    w = torch.rand(T, K, generator=g).bfloat16() if weighted else torch.ones(T, K, dtype=torch.bfloat16)
+    out = gm._bag_sum(rows, lay, w if weighted else None)
+    exact = (w.double()[:, :, None] * rows[lay.slot].view(T, K, H).double()).sum(1)
+    ulp = torch.exp2(torch.floor(torch.log2(exact.abs().clamp_min(1e-30))) - 7)
+    assert out.dtype == torch.bfloat16 and ((out.double() - exact).abs() / ulp).max() <= 0.5
 
 
 def test_only_the_gradients_asked_for(small_pool):
