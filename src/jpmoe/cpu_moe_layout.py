@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
 import torch
 
 GROUP_COST_ROWS = {4: 32, 2: 256}  # a group's fixed cost in padded rows by element size (measured: batching pays
@@ -45,15 +46,19 @@ def plan_groups(caps: list[int], cost_rows: int, batch_round: int = 1) -> list[G
     run of n > 1 experts counts as ceil(n / batch_round) * batch_round of them (MKL's fp32 bmm gives each thread
     whole matrices: 3 experts on 2 threads take as long as 4)."""
     E = len(caps)
+    size = [0, 1] + [-(-n // batch_round) * batch_round for n in range(2, MAX_GROUP_EXPERTS + 1)]
     best, cut = [0] + [float("inf")] * E, [0] * (E + 1)
     for j in range(1, E + 1):
-        m = 0
+        m, bj, cj = 0, float("inf"), 0
         for i in range(j - 1, max(j - MAX_GROUP_EXPERTS, 0) - 1, -1):
-            m = max(m, caps[i])
-            n = j - i if j - i == 1 else -(-(j - i) // batch_round) * batch_round
-            c = best[i] + n * m + cost_rows
-            if c < best[j]:
-                best[j], cut[j] = c, i
+            if caps[i] > m:
+                m = caps[i]
+            if size[j - i] * m + cost_rows >= bj:
+                break  # longer runs cost at least this much even where best[i] is 0: none can win
+            c = best[i] + size[j - i] * m + cost_rows
+            if c < bj:
+                bj, cj = c, i
+        best[j], cut[j] = bj, cj
     bounds, j = [], E
     while j > 0:
         bounds.append((cut[j], j))
@@ -68,30 +73,41 @@ def plan_groups(caps: list[int], cost_rows: int, batch_round: int = 1) -> list[G
 
 class ExpertLayout:
     """slot (P,): buffer row of pair p = t*K + k; row_token (N,): token of each row (0 on padding rows);
-    pad_rows: padding row ids; sorted_slot/sorted_pair: pairs in expert order and their rows; groups."""
+    pad_rows: padding row ids; sorted_slot/sorted_pair: pairs in expert order and their rows; bag_offsets (T,):
+    first pair of each token (t*K); groups.
+
+    The index arithmetic runs in numpy on the host (P is small): its stable argsort of 8/16-bit expert ids is a
+    radix sort, 20x faster than torch's (E=64, P=16K: 0.03 against 0.54 ms; the whole layout 1.4 -> 0.5 ms)."""
 
     def __init__(self, experts: torch.Tensor, num_experts: int, dtype: torch.dtype):
         T, K = experts.shape
-        flat = experts.reshape(-1)  # (P,)
-        dev = flat.device
-        counts = torch.bincount(flat, minlength=num_experts)  # (E,)
+        dev = experts.device
+        flat = experts.reshape(-1).cpu().numpy()  # (P,)
+        counts = np.bincount(flat, minlength=num_experts)  # (E,)
         caps = [align_rows(n, dtype) for n in counts.tolist()]
         fp32 = dtype.itemsize >= 4  # MKL's bmm splits the batch over threads; oneDNN's (16-bit) splits rows too
         self.groups = plan_groups(caps, GROUP_COST_ROWS[4 if fp32 else 2], torch.get_num_threads() if fp32 else 1)
         self.rows = sum((g.e1 - g.e0) * g.cap for g in self.groups)
-        base = [g.row0 + (e - g.e0) * g.cap for g in self.groups for e in range(g.e0, g.e1)]  # expert's first row
-        self.sorted_pair = torch.argsort(flat, stable=True)  # pair ids grouped by expert
-        e_sorted = flat[self.sorted_pair]
-        rank = torch.arange(flat.numel(), device=dev) - (counts.cumsum(0) - counts)[e_sorted]
-        self.sorted_slot = torch.tensor(base, device=dev)[e_sorted] + rank  # (P,)
-        self.slot = torch.empty_like(self.sorted_slot)
-        self.slot[self.sorted_pair] = self.sorted_slot
-        self.bag_offsets = torch.arange(0, flat.numel(), K, device=dev)  # token t's pairs start at t*K
-        self.row_token = torch.zeros(self.rows, dtype=torch.long, device=dev)
-        self.row_token[self.sorted_slot] = self.sorted_pair // K
-        is_pad = torch.ones(self.rows, dtype=torch.bool, device=dev)
-        is_pad[self.sorted_slot] = False
-        self.pad_rows = is_pad.nonzero().squeeze(1)
+        base = np.array([g.row0 + (e - g.e0) * g.cap for g in self.groups for e in range(g.e0, g.e1)],
+                        dtype=np.int64)  # expert's first row
+        key = flat.astype(np.uint8 if num_experts <= 256 else np.uint16 if num_experts <= 65536 else np.int64)
+        sorted_pair = np.argsort(key, kind="stable")  # pair ids grouped by expert
+        e_sorted = flat[sorted_pair]
+        rank = np.arange(flat.size) - (np.cumsum(counts) - counts)[e_sorted]
+        sorted_slot = base[e_sorted] + rank  # (P,)
+        slot = np.empty_like(sorted_slot)
+        slot[sorted_pair] = sorted_slot
+        row_token = np.zeros(self.rows, dtype=np.int64)
+        row_token[sorted_slot] = sorted_pair // K
+        is_pad = np.ones(self.rows, dtype=bool)
+        is_pad[sorted_slot] = False
+
+        def tensor(a: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(a).to(device=dev, dtype=torch.long)
+
+        self.sorted_pair, self.sorted_slot, self.slot = tensor(sorted_pair), tensor(sorted_slot), tensor(slot)
+        self.row_token, self.pad_rows = tensor(row_token), tensor(np.flatnonzero(is_pad))
+        self.bag_offsets = torch.arange(0, flat.size, K, device=dev)  # token t's pairs start at t*K
 
     def gather_rows(self, src: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         """out (N, C) = src[row_token] with zero padding rows."""

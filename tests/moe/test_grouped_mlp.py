@@ -108,6 +108,28 @@ def test_plan_groups_known_cuts():
     assert [(g.e0, g.e1) for g in cl.plan_groups([100] * 3, 50, batch_round=2)] == [(0, 2), (2, 3)]
 
 
+def _plan_cost(groups, caps, cost_rows, batch_round):
+    size = [e1 - e0 if e1 - e0 == 1 else -(-(e1 - e0) // batch_round) * batch_round for e0, e1 in groups]
+    return sum(n * max(caps[e0:e1]) + cost_rows for n, (e0, e1) in zip(size, groups))
+
+
+def test_plan_groups_is_optimal_against_every_cut():
+    """The pruned dynamic programme finds the cheapest of all 2^(E-1) ways to cut E experts into runs."""
+    import itertools
+    import random
+
+    rng = random.Random(0)
+    for _ in range(300):
+        E = rng.randint(1, 7)
+        caps = [rng.choice([0, 8, 32, 256, 288, 320, 1024]) for _ in range(E)]
+        cost_rows, batch_round = rng.choice([0, 32, 256]), rng.choice([1, 2, 3])
+        got = [(g.e0, g.e1) for g in cl.plan_groups(caps, cost_rows, batch_round)]
+        assert got[0][0] == 0 and got[-1][1] == E and all(a[1] == b[0] for a, b in zip(got, got[1:]))
+        best = min(_plan_cost(list(zip((0, *cuts), (*cuts, E))), caps, cost_rows, batch_round)
+                   for r in range(E) for cuts in itertools.combinations(range(1, E), r))
+        assert _plan_cost(got, caps, cost_rows, batch_round) == best, (caps, cost_rows, batch_round)
+
+
 @pytest.mark.parametrize("group_cost", [0, 10**9])
 def test_inference_path_matches_reference(group_cost, monkeypatch, small_pool):
     monkeypatch.setattr(cl, "GROUP_COST_ROWS", {4: group_cost, 2: group_cost})
