@@ -7,12 +7,34 @@ import json
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from jpmoe.config import ModelConfig
 from jpmoe.model import Transformer
 
 CONFIG_NAME, WEIGHTS_NAME = "config.json", "model.safetensors"
+
+
+def read_json(file: Path) -> dict:
+    """A JSON object from `file`; a broken file is a ValueError that names it."""
+    try:
+        d = json.loads(file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{file} is not valid JSON: {e}") from None
+    if not isinstance(d, dict):
+        raise ValueError(f"{file} holds a JSON {type(d).__name__}, not an object")
+    return d
+
+
+def read_safetensors(file: Path) -> dict[str, torch.Tensor]:
+    """Every tensor of a safetensors file; a missing or corrupt file is an error that names it."""
+    if not file.is_file():
+        raise FileNotFoundError(f"{file} does not exist")
+    try:
+        return load_file(str(file))
+    except SafetensorError as e:
+        raise ValueError(f"{file} is not a readable safetensors file: {e}") from None
 
 
 def expected_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
@@ -68,7 +90,7 @@ def load_config(path: str | Path) -> ModelConfig:
     file = path / CONFIG_NAME
     if not file.is_file():
         raise FileNotFoundError(f"{path} has no {CONFIG_NAME}: not a jpmoe checkpoint directory")
-    d = json.loads(file.read_text())
+    d = read_json(file)
     if d.get("format") != "jpmoe":
         hint = " (it looks like a Hugging Face checkpoint: run `python -m jpmoe.hf from-hf` first)" \
             if "architectures" in d else ""
@@ -79,7 +101,7 @@ def load_config(path: str | Path) -> ModelConfig:
 def load_checkpoint(path: str | Path) -> tuple[ModelConfig, dict[str, torch.Tensor]]:
     """Read config and weights; the state dict is checked against the config (clear key and shape errors)."""
     config = load_config(path)
-    sd = load_file(str(Path(path) / WEIGHTS_NAME))
+    sd = read_safetensors(Path(path) / WEIGHTS_NAME)
     check_state_dict(sd, config)
     return config, sd
 

@@ -132,6 +132,35 @@ def test_unsupported_architecture_is_named(tmp_path):
     assert cli(["from-hf", str(tmp_path), str(tmp_path / "out")]) == 2
 
 
+def test_broken_files_are_named(tmp_path):
+    """A broken config, index or weights file is an error that names the file, not a parser traceback."""
+    torch.manual_seed(0)
+    save_checkpoint(Transformer(MOE), MOE, tmp_path / "ckpt")
+    assert cli(["to-hf", str(tmp_path / "ckpt"), str(tmp_path / "hf"), "--max-shard-gb", "0.0001"]) == 0
+    hf, ckpt = tmp_path / "hf", tmp_path / "ckpt"
+    index = json.loads((hf / "model.safetensors.index.json").read_text())
+    shard = sorted(set(index["weight_map"].values()))[-1]
+    (hf / shard).write_bytes(b"not safetensors")
+    with pytest.raises(ValueError, match=f"{shard} is not a readable safetensors file"):
+        load_hf(hf)
+    (hf / shard).unlink()
+    with pytest.raises(FileNotFoundError, match=f"{shard} does not exist"):
+        load_hf(hf)
+    (hf / "model.safetensors.index.json").write_text("[]")
+    with pytest.raises(ValueError, match="index.json holds a JSON list, not an object"):
+        load_hf(hf)
+    (hf / "config.json").write_text("{bad json")
+    with pytest.raises(ValueError, match=r"hf/config.json is not valid JSON"):
+        load_hf(hf)
+    assert cli(["from-hf", str(hf), str(tmp_path / "out")]) == 2
+    (ckpt / "model.safetensors").write_bytes(b"\x00" * 3)
+    with pytest.raises(ValueError, match="model.safetensors is not a readable safetensors file"):
+        load_checkpoint(ckpt)
+    (ckpt / "config.json").write_text("{")
+    with pytest.raises(ValueError, match="ckpt/config.json is not valid JSON"):
+        load_checkpoint(ckpt)
+
+
 def test_bad_hf_keys_and_shapes_are_named():
     torch.manual_seed(0)
     hf = to_hf_state_dict(Transformer(MOE).state_dict(), MOE)

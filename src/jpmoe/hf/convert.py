@@ -7,10 +7,9 @@ import shutil
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
 from safetensors.torch import save_file
 
-from jpmoe.checkpoint import load_checkpoint, save_checkpoint
+from jpmoe.checkpoint import load_checkpoint, read_json, read_safetensors, save_checkpoint
 from jpmoe.config import ModelConfig
 from jpmoe.hf.configs import config_from_hf, config_to_hf, generation_config_to_hf
 from jpmoe.hf.keymap import from_hf_state_dict, to_hf_state_dict
@@ -72,15 +71,17 @@ def save_hf(sd: dict[str, torch.Tensor], config: ModelConfig, out: str | Path, *
 def read_hf_weights(src: Path) -> dict[str, torch.Tensor]:
     index = src / INDEX_NAME
     if index.is_file():
-        files = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+        weight_map = read_json(index).get("weight_map")
+        if not isinstance(weight_map, dict):
+            raise ValueError(f"{index} has no weight_map object")
+        files = sorted(set(weight_map.values()))
     elif (src / "model.safetensors").is_file():
         files = ["model.safetensors"]
     else:
         raise FileNotFoundError(f"{src} holds no model.safetensors or {INDEX_NAME} (only safetensors are read)")
     sd = {}
     for name in files:
-        with safe_open(str(src / name), framework="pt") as f:
-            sd |= {k: f.get_tensor(k) for k in f.keys()}
+        sd |= read_safetensors(src / name)
     return sd
 
 
@@ -89,7 +90,7 @@ def load_hf(src: str | Path, **config_overrides) -> tuple[ModelConfig, dict[str,
     src = Path(src)
     if not (src / "config.json").is_file():
         raise FileNotFoundError(f"{src} has no config.json: not a Hugging Face model directory")
-    d = json.loads((src / "config.json").read_text())
+    d = read_json(src / "config.json")
     if d.get("format") == "jpmoe":
         raise ValueError(f"{src} is a jpmoe checkpoint, not a Hugging Face one (to-hf exports it)")
     config = config_from_hf(d, **config_overrides)
