@@ -9,8 +9,9 @@ from jpmoe.kernels.backend import elementwise_block, new_empty, tl, triton, use_
 
 
 def swiglu_reference(gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
-    """gate, up: (..., I), same dtype; computed in fp32, returned in the input dtype."""
-    return (F.silu(gate.float()) * up.float()).to(gate.dtype)
+    """gate, up: (..., I), same dtype; computed in fp32 (fp64 stays fp64), returned in the input dtype."""
+    dt = torch.promote_types(gate.dtype, torch.float32)
+    return (F.silu(gate.to(dt)) * up.to(dt)).to(gate.dtype)
 
 
 # ---------------------------------------------------------------------------------------------------------------
