@@ -60,6 +60,8 @@ def validate_messages(messages: object, roles: tuple[str, ...], *, allow_open: b
         if role not in allowed:
             raise DataError("bad_turn_order", f"message {i} is {role!r}, expected {' or '.join(allowed)}")
         expected = {"user": "assistant", "input": "after_input", "assistant": "user"}[role]
+    if len(messages) == 1 and messages[0]["role"] == "system" and not allow_open:
+        raise DataError("no_response", "the conversation is a system message alone: nothing to learn")
     if expected != "user" and not allow_open:
         raise DataError("no_response", "the conversation does not end with an assistant response")
     if expected == "user" and allow_open:
