@@ -65,8 +65,9 @@ def parse_line(
         return Malformed(source, position, f"invalid UTF-8 at byte {e.start}", _preview(line))
     try:
         record = json.loads(decoded)
-    except (json.JSONDecodeError, RecursionError) as e:
-        msg = e.msg if isinstance(e, json.JSONDecodeError) else "nesting too deep"
+    except (ValueError, RecursionError) as e:  # ValueError: also an integer past Python's 4300-digit limit
+        msg = e.msg if isinstance(e, json.JSONDecodeError) else "nesting too deep" if isinstance(
+            e, RecursionError) else str(e)[:200]
         return Malformed(source, position, f"malformed JSON: {msg}", decoded[:RAW_PREVIEW])
     return _to_document(record, source, position, text_field, id_field, decoded)
 
