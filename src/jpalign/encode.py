@@ -68,6 +68,7 @@ def encode_segments(tokenizer, segments: list[Segment]) -> Encoded:
             if piece == [None]:
                 continue  # a tokenizer without BOS: the template's BOS is dropped, never duplicated
         else:
+            _check_unicode(seg.text)
             piece = list(tokenizer.encode(seg.text, add_special_tokens=False))
             if reserved.intersection(piece):
                 raise DataError("special_token_in_content", f"text {seg.text[:40]!r} encodes to a BOS/EOS/pad id")
@@ -76,6 +77,14 @@ def encode_segments(tokenizer, segments: list[Segment]) -> Encoded:
         ids += piece
         labels += piece if seg.train else [IGNORE_INDEX] * len(piece)
     return Encoded(ids, labels, len(ids) if prompt_length is None else prompt_length)
+
+
+def _check_unicode(text: str) -> None:
+    """A lone surrogate (JSON allows escaped ones) cannot be encoded as UTF-8; tokenizers raise TypeError on it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise DataError("invalid_unicode", f"text {text[:40]!r} has {err.reason} at character {err.start}") from None
 
 
 def truncate(example: Encoded, *, max_length: int | None, max_prompt_length: int | None = None,
