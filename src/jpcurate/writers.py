@@ -9,8 +9,9 @@ Each part is written to a hidden temporary name (`.<name>.tmp`) and renamed when
 never leaves a partial part under a final name. The size limit counts uncompressed serialised bytes (JSON lines,
 or an estimate from Arrow buffers for Parquet); a part holds at least one record, so one huge record makes one
 oversize part rather than an error. Output is byte-deterministic (gzip mtime 0, no file name in the header), so a
-resumed run reproduces an uninterrupted one exactly. `remove_parts(dir, prefix)` deletes the parts (and stale
-temporaries) of one prefix before it is redone.
+resumed run reproduces an uninterrupted one exactly. A Parquet part has a column for every field of any of its
+records; a field whose type varies between records is stored as JSON text (`rows_to_table`).
+`remove_parts(dir, prefix)` deletes the parts (and stale temporaries) of one prefix before it is redone.
 """
 
 from __future__ import annotations
@@ -90,10 +91,9 @@ class ShardWriter:
         if self._tmp is None:
             return
         if self.fmt == "parquet":
-            import pyarrow as pa
             import pyarrow.parquet as pq
 
-            pq.write_table(pa.Table.from_pylist(self._rows), self._tmp)
+            pq.write_table(rows_to_table(self._rows), self._tmp)
             self._rows = []
         else:
             assert self._fh is not None
@@ -122,6 +122,48 @@ class ShardWriter:
             if self._fh is not None:
                 self._fh.close()
             self._tmp.unlink(missing_ok=True)
+
+
+def rows_to_table(rows: list[dict[str, Any]]):
+    """Records -> Arrow table with a column for every key of any record (in first-seen order; a record without
+    the key gets null). `Table.from_pylist` would take the columns of the first record only and drop the others,
+    and fail on a field whose type changes between records; such a column (or one Parquet cannot store, such as
+    an empty object) is written as JSON text instead."""
+    import pyarrow as pa
+
+    names = list(dict.fromkeys(k for r in rows for k in r))
+    columns = []
+    for name in names:
+        values = [r.get(name) for r in rows]
+        try:
+            arr = pa.array(values)
+            if not _parquet_storable(arr.type):
+                raise TypeError(f"{arr.type} has an empty struct")
+        except (pa.ArrowException, TypeError, ValueError, OverflowError):
+            arr = pa.array([None if v is None else _json_text(v) for v in values], pa.string())
+        columns.append(arr)
+    return pa.Table.from_arrays(columns, names=names)
+
+
+def _json_text(value: Any) -> str:
+    text = dumps(value)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: \u-escaped, as in encode_line
+        text = json.dumps(value, ensure_ascii=True, default=str)
+    return text
+
+
+def _parquet_storable(t) -> bool:
+    import pyarrow as pa
+
+    if pa.types.is_struct(t):
+        return t.num_fields > 0 and all(_parquet_storable(t.field(i).type) for i in range(t.num_fields))
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        return _parquet_storable(t.value_type)
+    if pa.types.is_map(t):
+        return _parquet_storable(t.key_type) and _parquet_storable(t.item_type)
+    return True
 
 
 def remove_parts(directory: str | Path, prefix: str) -> None:

@@ -2,6 +2,7 @@
 
 import json
 
+import pyarrow.parquet as pq
 from curate_helpers import PROSE, read_jsonl_dir, write_jsonl
 
 from jpcurate.cli import main
@@ -21,3 +22,19 @@ def test_an_integer_past_pythons_digit_limit_is_quarantined_and_the_file_goes_on
     assert [r["id"] for r in read_jsonl_dir(tmp_path / "o" / "kept")] == ["a", "b"]
     (q,) = read_jsonl_dir(tmp_path / "o" / "quarantine")
     assert q["position"] == 2 and q["reason"].startswith("malformed JSON: Exceeds the limit")
+
+
+def test_parquet_output_keeps_every_field_whatever_the_first_record_holds(tmp_path):
+    inp = write_jsonl(tmp_path / "in.jsonl", [
+        {"id": "a", "text": PROSE, "score": 1},
+        {"id": "b", "text": PROSE, "score": "high", "url": "https://example.jp/b"},  # url only here
+        json.dumps({"id": "c", "text": PROSE, "score": None, "extra": {}, "title": "\ud800"}),  # {}, lone surrogate
+    ])
+    s = _filter(inp, tmp_path / "o", "--format", "parquet")
+    assert s["documents"]["kept"] == 3
+    (part,) = (tmp_path / "o" / "kept").glob("*.parquet")
+    rows = pq.read_table(part).to_pylist()
+    assert [r["url"] for r in rows] == [None, "https://example.jp/b", None]
+    assert [r["score"] for r in rows] == ["1", '"high"', None]  # a type that varies: JSON text
+    assert rows[2]["extra"] == "{}" and rows[2]["title"] == '"\\ud800"'
+    assert rows[0]["jpcurate"]["values"]["lang"] == "ja"
