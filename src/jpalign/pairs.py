@@ -53,6 +53,9 @@ def encode_pair(tokenizer, prompt_messages: list[dict], chosen: str, rejected: s
         e = Encoded(prompt.input_ids + r, [IGNORE_INDEX] * len(prompt) + r, len(prompt))
         cut.append(truncate(e, max_length=max_length, max_prompt_length=max_prompt_length, bos_id=bos))
     p = cut[0].prompt_length
+    if cut[0].input_ids[p:] == cut[1].input_ids[p:]:
+        raise DataError("identical_responses", f"chosen and rejected are the same tokens after truncation to "
+                        f"max_length={max_length}: no preference to learn")
     return EncodedPair(cut[0].input_ids[:p], cut[0].input_ids[p:], cut[1].input_ids[p:])
 
 

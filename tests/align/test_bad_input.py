@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from jpalign import INSTRUCTION_JA, LLAMA2_JA, DataError, encode_chat, encode_dataset, encode_pairs
+from jpalign import INSTRUCTION_JA, LLAMA2_JA, DataError, encode_chat, encode_dataset, encode_pair, encode_pairs
 
 SYSTEM = {"role": "system", "content": "あなたは親切なアシスタントです。"}
 
@@ -29,3 +29,14 @@ def test_lone_surrogate_is_counted_not_a_crash(tokenizer):
     records = [{"prompt": "質問", "chosen": bad, "rejected": "答え"}, {"prompt": bad, "chosen": "a", "rejected": "b"}]
     pairs, report = encode_pairs(tokenizer, records, INSTRUCTION_JA)
     assert pairs == [] and report.dropped == {"invalid_unicode": 2}
+
+
+def test_pair_identical_after_truncation_is_dropped(tokenizer):
+    prompt = [{"role": "user", "content": "質問"}]
+    chosen, rejected = "同じ始まりの長い応答です。それからA", "同じ始まりの長い応答です。それからB"
+    n = len(encode_pair(tokenizer, prompt, chosen, rejected, INSTRUCTION_JA).prompt_ids)
+    with pytest.raises(DataError, match="identical_responses"):  # both cut to the same 5 tokens: no preference
+        encode_pair(tokenizer, prompt, chosen, rejected, INSTRUCTION_JA, max_length=n + 5)
+    pairs, report = encode_pairs(tokenizer, [{"prompt": "質問", "chosen": chosen, "rejected": rejected}],
+                                 INSTRUCTION_JA, max_length=n + 5)
+    assert pairs == [] and report.dropped == {"identical_responses": 1}
