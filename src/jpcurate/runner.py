@@ -108,21 +108,22 @@ def process_shard(pipeline: Pipeline, task: ShardTask, opts: RunOptions) -> Stat
                                 else "jsonl", max_bytes=opts.max_shard_bytes) for sub in OUTPUTS}
     total, counter, batch = Stats(), LineCounter(), []
     t0, last = time.monotonic(), time.monotonic()
-    try:
-        for item in read_documents(task.path, text_field=opts.text_field, id_field=opts.id_field,
-                                   source=Path(task.path).name, counter=counter):
-            batch.append(item)
-            if len(batch) >= opts.batch_size:
-                _run_batch(pipeline, batch, writers, total, opts)
-                batch = []
-                if opts.progress and time.monotonic() - last > 10:
-                    last = time.monotonic()
-                    print(f"  {task.prefix}: {total.input:,} records", file=sys.stderr, flush=True)
-        _run_batch(pipeline, batch, writers, total, opts)
-    except Exception as e:  # noqa: BLE001 - an unreadable file (corrupt gzip/Parquet) is quarantined, not fatal
-        _run_batch(pipeline, batch, writers, total, opts)
-        writers["quarantine"].write({"source": task.path, "position": -1, "reason": f"unreadable input: {e}"[:500],
-                                     "raw": ""})
+    unreadable = None
+    for item in _read_guarded(task, opts, counter):
+        if isinstance(item, BaseException):
+            unreadable = item
+            break
+        batch.append(item)
+        if len(batch) >= opts.batch_size:
+            _run_batch(pipeline, batch, writers, total, opts)
+            batch = []
+            if opts.progress and time.monotonic() - last > 10:
+                last = time.monotonic()
+                print(f"  {task.prefix}: {total.input:,} records", file=sys.stderr, flush=True)
+    _run_batch(pipeline, batch, writers, total, opts)
+    if unreadable is not None:
+        writers["quarantine"].write({"source": task.path, "position": -1,
+                                     "reason": f"unreadable input: {unreadable}"[:500], "raw": ""})
         total.add_quarantine("unreadable input file (rest of file skipped)")
     for w in writers.values():
         w.close()
@@ -133,6 +134,16 @@ def process_shard(pipeline: Pipeline, task: ShardTask, opts: RunOptions) -> Stat
     stats["seconds"] = round(time.monotonic() - t0, 3)
     _atomic_write(marker, json.dumps(stats, ensure_ascii=False))
     return total
+
+
+def _read_guarded(task: ShardTask, opts: RunOptions, counter: LineCounter):
+    """The shard's items; a read error (corrupt gzip/Parquet) ends the stream as the exception object, so that
+    only reading failures are quarantined as an unreadable file (an error while processing or writing is raised)."""
+    try:
+        yield from read_documents(task.path, text_field=opts.text_field, id_field=opts.id_field,
+                                  source=Path(task.path).name, counter=counter)
+    except Exception as e:  # noqa: BLE001 - an unreadable file is quarantined, not fatal
+        yield e
 
 
 def _run_batch(pipeline, batch, writers, total: Stats, opts: RunOptions) -> None:

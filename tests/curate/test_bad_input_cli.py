@@ -3,9 +3,12 @@
 import json
 
 import pyarrow.parquet as pq
+import pytest
 from curate_helpers import PROSE, read_jsonl_dir, write_jsonl
 
 from jpcurate.cli import main
+from jpcurate.presets import build_preset
+from jpcurate.runner import RunOptions, run_local, shard_done_path, shard_tasks
 
 
 def _filter(inp, out, *extra):
@@ -38,3 +41,28 @@ def test_parquet_output_keeps_every_field_whatever_the_first_record_holds(tmp_pa
     assert [r["score"] for r in rows] == ["1", '"high"', None]  # a type that varies: JSON text
     assert rows[2]["extra"] == "{}" and rows[2]["title"] == '"\\ud800"'
     assert rows[0]["jpcurate"]["values"]["lang"] == "ja"
+
+
+def test_a_write_error_stops_the_shard_and_is_not_taken_for_an_unreadable_file(tmp_path, monkeypatch):
+    """A failing write (disk full) must not be quarantined as 'unreadable input' with the batch written twice:
+    the shard stays unfinished, and the resumed run equals an uninterrupted one."""
+    from jpcurate import writers
+
+    inp = write_jsonl(tmp_path / "in.jsonl", [{"id": str(i), "text": PROSE} for i in range(5)])
+    real_write, calls = writers.ShardWriter.write, []
+
+    def flaky_write(self, record):
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        real_write(self, record)
+
+    opts = RunOptions(output=tmp_path / "o", progress=False)
+    monkeypatch.setattr(writers.ShardWriter, "write", flaky_write)
+    with pytest.raises(OSError, match="No space left"):
+        run_local(build_preset("ja-web"), [inp], opts)
+    assert not shard_done_path(opts, shard_tasks([inp])[0]).exists()
+    monkeypatch.setattr(writers.ShardWriter, "write", real_write)
+    stats = run_local(build_preset("ja-web"), [inp], opts)
+    assert (stats.input, stats.kept, stats.quarantined) == (5, 5, 0)
+    assert [r["id"] for r in read_jsonl_dir(tmp_path / "o" / "kept")] == ["0", "1", "2", "3", "4"]
