@@ -24,6 +24,7 @@ class Encoded:
     input_ids: list[int]
     labels: list[int]
     prompt_length: int
+    truncated: tuple[str, ...] = field(default=(), compare=False)  # "prompt" and/or "response" were cut
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -31,14 +32,18 @@ class Encoded:
 
 @dataclass
 class DropReport:
-    """Counts of examples kept and dropped by reason (reasons are DataError.reason keys)."""
+    """Counts of examples kept and dropped by reason (reasons are DataError.reason keys), and of kept examples
+    whose prompt or response was truncated."""
 
     kept: int = 0
     dropped: Counter = field(default_factory=Counter)
+    truncated: Counter = field(default_factory=Counter)
 
     def __str__(self) -> str:
         reasons = ", ".join(f"{k}={v}" for k, v in sorted(self.dropped.items())) or "none"
-        return f"kept {self.kept}, dropped {sum(self.dropped.values())} ({reasons})"
+        cut = ", ".join(f"{k}={v}" for k, v in sorted(self.truncated.items()))
+        kept = f"kept {self.kept} (truncated: {cut})" if cut else f"kept {self.kept}"
+        return f"{kept}, dropped {sum(self.dropped.values())} ({reasons})"
 
 
 def special_ids(tokenizer) -> tuple[int | None, int]:
@@ -93,10 +98,11 @@ def truncate(example: Encoded, *, max_length: int | None, max_prompt_length: int
 
     The prompt is cut from the left to `max_prompt_length`, then the response from the right to fit `max_length`
     (a cut response loses its EOS: it was not finished). Raises DataError("prompt_too_long") when no response
-    token would remain.
+    token would remain. The result's `truncated` names the parts that were cut.
     """
     p = example.prompt_length
     ids, labels = example.input_ids, example.labels
+    cut = list(example.truncated)
     if max_prompt_length is not None and p > max_prompt_length:
         head = 1 if bos_id is not None and ids[:1] == [bos_id] else 0
         keep = max_prompt_length - head
@@ -105,11 +111,13 @@ def truncate(example: Encoded, *, max_length: int | None, max_prompt_length: int
         ids = ids[:head] + ids[p - keep :]
         labels = labels[:head] + labels[p - keep :]
         p = max_prompt_length
+        cut.append("prompt")
     if max_length is not None and len(ids) > max_length:
         if p >= max_length:
             raise DataError("prompt_too_long", f"prompt of {p} tokens leaves no room in max_length={max_length}")
         ids, labels = ids[:max_length], labels[:max_length]
-    return Encoded(ids, labels, p)
+        cut.append("response")
+    return Encoded(ids, labels, p, tuple(dict.fromkeys(cut)))
 
 
 def encode_chat(tokenizer, messages: list[dict], template: ChatTemplate, *, max_length: int | None = None,
@@ -132,6 +140,7 @@ def encode_dataset(tokenizer, conversations: Iterable[list[dict]], template: Cha
     for messages in conversations:
         try:
             out.append(encode_chat(tokenizer, messages, template, **kwargs))
+            report.truncated.update(out[-1].truncated)
         except DataError as err:
             report.dropped[err.reason] += 1
     report.kept = len(out)

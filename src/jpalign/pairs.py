@@ -8,7 +8,7 @@ encodes it once, encodes each response as content + EOS, and truncates both agai
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -22,6 +22,7 @@ class EncodedPair:
     prompt_ids: list[int]
     chosen_ids: list[int]  # response tokens, EOS included unless truncated
     rejected_ids: list[int]
+    truncated: tuple[str, ...] = field(default=(), compare=False)  # "prompt" and/or "response" were cut
 
     def rows(self) -> tuple[Encoded, Encoded]:
         """(prompt + chosen, prompt + rejected), labels on the responses only."""
@@ -56,7 +57,8 @@ def encode_pair(tokenizer, prompt_messages: list[dict], chosen: str, rejected: s
     if cut[0].input_ids[p:] == cut[1].input_ids[p:]:
         raise DataError("identical_responses", f"chosen and rejected are the same tokens after truncation to "
                         f"max_length={max_length}: no preference to learn")
-    return EncodedPair(cut[0].input_ids[:p], cut[0].input_ids[p:], cut[1].input_ids[p:])
+    parts = tuple(dict.fromkeys(cut[0].truncated + cut[1].truncated))
+    return EncodedPair(cut[0].input_ids[:p], cut[0].input_ids[p:], cut[1].input_ids[p:], parts)
 
 
 def encode_pairs(tokenizer, records: Iterable[dict], template: ChatTemplate,
@@ -68,6 +70,7 @@ def encode_pairs(tokenizer, records: Iterable[dict], template: ChatTemplate,
             prompt = rec["prompt"]
             messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
             out.append(encode_pair(tokenizer, messages, rec["chosen"], rec["rejected"], template, **kwargs))
+            report.truncated.update(out[-1].truncated)
         except DataError as err:
             report.dropped[err.reason] += 1
         except (KeyError, TypeError):

@@ -7,7 +7,16 @@ import json
 
 import pytest
 
-from jpalign import INSTRUCTION_JA, LLAMA2_JA, DataError, encode_chat, encode_dataset, encode_pair, encode_pairs
+from jpalign import (
+    INSTRUCTION_JA,
+    LLAMA2_JA,
+    DataError,
+    encode_chat,
+    encode_dataset,
+    encode_pair,
+    encode_pairs,
+    instruction_messages,
+)
 
 SYSTEM = {"role": "system", "content": "あなたは親切なアシスタントです。"}
 
@@ -40,3 +49,21 @@ def test_pair_identical_after_truncation_is_dropped(tokenizer):
     pairs, report = encode_pairs(tokenizer, [{"prompt": "質問", "chosen": chosen, "rejected": rejected}],
                                  INSTRUCTION_JA, max_length=n + 5)
     assert pairs == [] and report.dropped == {"identical_responses": 1}
+
+
+def test_truncation_is_counted_and_reported(tokenizer):
+    long_prompt = instruction_messages("とても長い指示です。" * 20, "短い応答。")
+    long_answer = instruction_messages("短い指示。", "とても長い応答です。" * 40)
+    fits = instruction_messages("短い指示。", "短い応答。")
+    kept, report = encode_dataset(tokenizer, [long_prompt, long_answer, fits], INSTRUCTION_JA, max_length=200,
+                                  max_prompt_length=150)
+    assert len(kept) == 3 and report.dropped == {}
+    assert [e.truncated for e in kept] == [("prompt",), ("response",), ()]
+    assert report.truncated == {"prompt": 1, "response": 1}
+    assert str(report) == "kept 3 (truncated: prompt=1, response=1), dropped 0 (none)"
+    records = [{"prompt": "とても長い質問です。" * 20, "chosen": "はい。", "rejected": "いいえ。"},
+               {"prompt": "質問", "chosen": "とても長い応答です。" * 40, "rejected": "いいえ。"},
+               {"prompt": "質問", "chosen": "はい。", "rejected": "いいえ。"}]
+    pairs, report = encode_pairs(tokenizer, records, INSTRUCTION_JA, max_length=200, max_prompt_length=150)
+    assert [p.truncated for p in pairs] == [("prompt",), ("response",), ()]
+    assert report.kept == 3 and report.truncated == {"prompt": 1, "response": 1}
