@@ -153,6 +153,8 @@ def collate(examples: list[Encoded], pad_token_id: int, *, pad_to: int | None = 
     Labels come from the examples, never from `input_ids != pad`, so a real EOS stays supervised even when
     pad == eos; padded positions get label -100 and attention 0.
     """
+    if not examples:
+        raise ValueError("no examples to collate (were they all dropped? see the DropReport)")
     width = max(pad_to or 0, max(len(e) for e in examples))
     ids = torch.full((len(examples), width), pad_token_id, dtype=torch.long)
     labels = torch.full((len(examples), width), IGNORE_INDEX, dtype=torch.long)

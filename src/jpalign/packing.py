@@ -66,6 +66,8 @@ def collate_packed(rows: list[PackedRow], pad_token_id: int, *, pad_to: int | No
     cu_seqlens indexes the flattened (R * T) tokens: every example is one sequence and each row's padding one
     more, so the varlen kernels never let a token attend outside its own example.
     """
+    if not rows:
+        raise ValueError("no examples to collate (were they all dropped? see the DropReport)")
     width = max(pad_to or 0, max(len(r) for r in rows))
     ids = torch.full((len(rows), width), pad_token_id, dtype=torch.long)
     labels = torch.full((len(rows), width), IGNORE_INDEX, dtype=torch.long)

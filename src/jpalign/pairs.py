@@ -99,6 +99,8 @@ def collate_pairs_shared_prompt(pairs: list[EncodedPair], pad_token_id: int) -> 
     itself only, and `score_index`, `labels` (2B, S): `hidden.flatten(0, 1)[score_index]` gives, for every label,
     the hidden state that predicts it (already shifted), chosen rows first, ready for the fused losses.
     """
+    if not pairs:
+        raise ValueError("no examples to collate (were they all dropped? see the DropReport)")
     width = max(len(p.prompt_ids) + len(p.chosen_ids) + len(p.rejected_ids) for p in pairs)
     n_score = max(max(len(p.chosen_ids), len(p.rejected_ids)) for p in pairs)
     b = len(pairs)

@@ -11,6 +11,10 @@ from jpalign import (
     INSTRUCTION_JA,
     LLAMA2_JA,
     DataError,
+    collate,
+    collate_packed,
+    collate_pairs,
+    collate_pairs_shared_prompt,
     encode_chat,
     encode_dataset,
     encode_pair,
@@ -67,3 +71,10 @@ def test_truncation_is_counted_and_reported(tokenizer):
     pairs, report = encode_pairs(tokenizer, records, INSTRUCTION_JA, max_length=200, max_prompt_length=150)
     assert [p.truncated for p in pairs] == [("prompt",), ("response",), ()]
     assert report.kept == 3 and report.truncated == {"prompt": 1, "response": 1}
+
+
+@pytest.mark.parametrize("fn", [collate, collate_packed, collate_pairs, collate_pairs_shared_prompt],
+                         ids=lambda f: f.__name__)
+def test_collating_nothing_is_a_clear_error(fn):
+    with pytest.raises(ValueError, match="no examples to collate"):  # e.g. every record was dropped
+        fn([], 0)
