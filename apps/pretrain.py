@@ -90,6 +90,16 @@ class Args:
     export: bool = True  # write <out_dir>/hf (model + tokenizer) at the end
 
 
+def check_args(args: Args) -> None:
+    """Values that would stop the run after its first step (a modulo by zero) or 'train' on nothing are errors now."""
+    for name in ("seq_len", "micro_batch", "grad_accum", "ckpt_every", "log_every"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name} must be >= 1, got {getattr(args, name)}")
+    for name in ("max_steps", "sample_every", "vocab_size"):
+        if getattr(args, name) < 0:
+            raise ValueError(f"--{name} must be >= 0, got {getattr(args, name)}")
+
+
 def resolve_kernels(choice: str, device: torch.device) -> str:
     """ "auto" -> "triton" on a CUDA device where Triton runs, else "torch" (the CPU-tuned path)."""
     if choice != "auto":
@@ -141,6 +151,7 @@ def rank_micro_batches(stream: MixtureStream, start: int, args: Args, dist) -> l
 
 
 def main(args: Args) -> Path:
+    check_args(args)
     dist = setup_distributed()
     torch.manual_seed(args.seed)
     out = Path(args.out_dir)
