@@ -66,3 +66,16 @@ def test_a_write_error_stops_the_shard_and_is_not_taken_for_an_unreadable_file(t
     stats = run_local(build_preset("ja-web"), [inp], opts)
     assert (stats.input, stats.kept, stats.quarantined) == (5, 5, 0)
     assert [r["id"] for r in read_jsonl_dir(tmp_path / "o" / "kept")] == ["0", "1", "2", "3", "4"]
+
+
+def _dedup(out, *inputs):
+    assert main(["dedup", "--input", *map(str, inputs), "--output", str(out), "--quiet"]) == 0
+    return json.loads((out / "stats.json").read_text())
+
+
+def test_dedup_of_inputs_without_a_single_valid_document_finishes(tmp_path):
+    bad = write_jsonl(tmp_path / "bad.jsonl", ['{"broken', "[1, 2]", {"id": "n", "text": None}])
+    (tmp_path / "empty.jsonl").write_bytes(b"")
+    s = _dedup(tmp_path / "o", bad, tmp_path / "empty.jsonl")
+    assert s["documents"] == {"input": 3, "kept": 0, "rejected": 0, "quarantined": 3, "identity_holds": True}
+    assert pq.read_table(tmp_path / "o" / "clusters.parquet").num_rows == 0

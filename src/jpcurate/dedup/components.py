@@ -32,7 +32,8 @@ def exact_edges(hash_hi: np.ndarray, hash_lo: np.ndarray, rank: np.ndarray) -> t
     heads (the most preferred member of each group, which alone takes part in near-duplicate search)."""
     order = np.lexsort((rank, hash_lo, hash_hi))  # groups contiguous, head first
     hi, lo = hash_hi[order], hash_lo[order]
-    new = np.r_[True, (hi[1:] != hi[:-1]) | (lo[1:] != lo[:-1])]
+    new = np.ones(len(order), dtype=bool)  # np.r_[True, ...] would give one entry for an empty corpus
+    new[1:] = (hi[1:] != hi[:-1]) | (lo[1:] != lo[:-1])
     head_of = order[np.maximum.accumulate(np.where(new, np.arange(len(order)), 0))]
     is_head = np.zeros(len(order), dtype=bool)
     is_head[order[new]] = True
@@ -87,7 +88,8 @@ def choose_kept(roots: np.ndarray, rank: np.ndarray) -> tuple[np.ndarray, np.nda
     """For each node: the dense index of its cluster's kept record (minimum rank) and the cluster size."""
     order = np.lexsort((rank, roots))  # clusters contiguous, kept record first
     r = roots[order]
-    new = np.r_[True, r[1:] != r[:-1]]
+    new = np.ones(len(order), dtype=bool)
+    new[1:] = r[1:] != r[:-1]
     group = np.cumsum(new) - 1
     heads = order[new]
     sizes = np.bincount(group)
