@@ -50,6 +50,10 @@ def tokenised(texts, tokenizer, batch: int, every: int = 100_000):
 def main(args: Args) -> Path:
     if not args.input:
         raise ValueError("--input: name at least one curated JSONL/Parquet file or directory")
+    if not Path(args.tokenizer).is_dir():  # else transformers reads the path as a Hub repo id
+        raise FileNotFoundError(f"--tokenizer {args.tokenizer}: no such directory (apps/train_tokenizer.py makes one)")
+    if args.batch_docs < 1 or args.max_docs < 0:
+        raise ValueError(f"--batch_docs must be >= 1 and --max_docs >= 0, got {args.batch_docs} and {args.max_docs}")
     tok = AutoTokenizer.from_pretrained(args.tokenizer)
     texts = itertools.islice(iter_texts(args.input, key=args.text_key), args.max_docs or None)
     meta = write_shards(tokenised(texts, tok, args.batch_docs), args.out_dir, vocab_size=len(tok),

@@ -98,6 +98,8 @@ def check_args(args: Args) -> None:
     for name in ("max_steps", "sample_every", "vocab_size"):
         if getattr(args, name) < 0:
             raise ValueError(f"--{name} must be >= 0, got {getattr(args, name)}")
+    if not Path(args.tokenizer).is_dir():  # else transformers reads the path as a Hub repo id
+        raise FileNotFoundError(f"--tokenizer {args.tokenizer}: no such directory (apps/train_tokenizer.py makes one)")
 
 
 def resolve_kernels(choice: str, device: torch.device) -> str:

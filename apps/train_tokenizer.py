@@ -47,6 +47,12 @@ class Args:
 def main(args: Args) -> Path:
     if not args.input:
         raise ValueError("--input: name at least one curated JSONL/Parquet file or directory")
+    for name in ("vocab_size", "held_out_docs"):  # the report needs held-out text: 0 would fail after training
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name} must be >= 1, got {getattr(args, name)}")
+    if args.max_docs < 0:
+        raise ValueError(f"--max_docs must be >= 0 (0: all), got {args.max_docs}")
+    en = list(iter_texts(args.held_out_en, key=args.text_key))  # read now: a bad path fails before training
     docs = list(itertools.islice(iter_texts(args.input, key=args.text_key), args.max_docs or None))
     if len(docs) <= args.held_out_docs:
         raise ValueError(f"{len(docs)} documents: need more than held_out_docs={args.held_out_docs}")
@@ -61,8 +67,7 @@ def main(args: Args) -> Path:
     tok = AutoTokenizer.from_pretrained(str(out))
     report = {"vocab_size": len(tok), "train_docs": len(train), "train_chars": sum(map(len, train)),
               "chars_per_token": {"ja_held_out": round(chars_per_token(tok, held_ja), 4)}}
-    if args.held_out_en:
-        en = list(iter_texts(args.held_out_en, key=args.text_key))
+    if en:
         report["chars_per_token"]["en_held_out"] = round(chars_per_token(tok, en), 4)
     write_report(out / "report.json", report)
     print(f"tokenizer: {out} (vocab {len(tok)}); chars/token {report['chars_per_token']}", flush=True)

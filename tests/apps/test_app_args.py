@@ -19,3 +19,38 @@ def test_pretrain_rejects_bad_values_up_front(tmp_path, flag, value):
     with pytest.raises(ValueError, match=f"--{flag} must be"):
         app.main(args)
     assert not (tmp_path / "run").exists()
+
+
+def test_pretrain_names_a_missing_tokenizer_directory(tmp_path):
+    app = load_app("pretrain")
+    with pytest.raises(FileNotFoundError, match="--tokenizer .*no-tokenizer: no such directory"):
+        app.main(app.Args(tokenizer=str(tmp_path / "no-tokenizer"), out_dir=str(tmp_path / "run")))
+
+
+@pytest.mark.parametrize(("extra", "match"), [({"tokenizer": "/nonexistent/tok"}, "no such directory"),
+                                              ({"batch_docs": 0}, "--batch_docs must be"),
+                                              ({"max_docs": -1}, "--max_docs >= 0")])
+def test_prepare_data_rejects_bad_arguments_up_front(tmp_path, data_dir, extra, match):
+    app = load_app("prepare_data")
+    tok = tmp_path / "tok"
+    tok.mkdir()  # existence is checked before loading, so an empty directory passes that check
+    args = app.Args(input=[str(data_dir / "aozora/works.jsonl")], out_dir=str(tmp_path / "shards"),
+                    **{"tokenizer": str(tok), **extra})
+    with pytest.raises((ValueError, FileNotFoundError), match=match):
+        app.main(args)
+    assert not (tmp_path / "shards").exists()
+
+
+@pytest.mark.parametrize(("extra", "match"), [({"vocab_size": 0}, "--vocab_size must be"),
+                                              ({"held_out_docs": 0}, "--held_out_docs must be"),
+                                              ({"max_docs": -1}, "--max_docs must be"),
+                                              ({"held_out_en": ["/nonexistent/en.jsonl"]}, "/nonexistent/en.jsonl")])
+def test_train_tokenizer_rejects_bad_arguments_before_training(tmp_path, data_dir, extra, match):
+    app = load_app("train_tokenizer")
+    args = app.Args(input=[str(data_dir / "jglue/jsquad_paragraphs.jsonl")], out_dir=str(tmp_path / "tok"),
+                    vocab_size=500, max_docs=40, held_out_docs=2)
+    for key, value in extra.items():
+        setattr(args, key, value)
+    with pytest.raises((ValueError, FileNotFoundError), match=match):
+        app.main(args)
+    assert not (tmp_path / "tok").exists()
