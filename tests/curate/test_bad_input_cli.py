@@ -79,3 +79,29 @@ def test_dedup_of_inputs_without_a_single_valid_document_finishes(tmp_path):
     s = _dedup(tmp_path / "o", bad, tmp_path / "empty.jsonl")
     assert s["documents"] == {"input": 3, "kept": 0, "rejected": 0, "quarantined": 3, "identity_holds": True}
     assert pq.read_table(tmp_path / "o" / "clusters.parquet").num_rows == 0
+
+
+def test_dedup_quarantines_a_truncated_gzip_and_a_broken_parquet_like_filter_does(tmp_path):
+    """The records before the break are deduplicated (a near-duplicate pair among them is verified from the
+    truncated file), then one quarantine record names the file; the other inputs go on."""
+    import gzip
+    import random
+
+    rng = random.Random(0)
+    kana = [chr(c) for c in range(ord("あ"), ord("ん"))]
+    texts = ["".join(rng.choice(kana) for _ in range(300)) + "。" for _ in range(40)]
+    lines = [json.dumps({"id": f"g{i}", "text": t}, ensure_ascii=False) for i, t in enumerate(texts)]
+    lines.insert(1, json.dumps({"id": "near", "text": texts[0][:-3] + "。"}, ensure_ascii=False))
+    data = gzip.compress(("\n".join(lines) + "\n").encode())
+    (tmp_path / "cut.jsonl.gz").write_bytes(data[: len(data) // 2])
+    (tmp_path / "bad.parquet").write_bytes(b"not parquet")
+    good = write_jsonl(tmp_path / "good.jsonl", [{"id": "ok", "text": PROSE}])
+    f = _filter(tmp_path / "cut.jsonl.gz", tmp_path / "f")  # the records read before the break, then one
+    n_read = f["documents"]["input"] - 1
+    assert f["documents"]["quarantined"] == 1 and 2 <= n_read < len(lines)
+    s = _dedup(tmp_path / "o", tmp_path / "cut.jsonl.gz", tmp_path / "bad.parquet", good)
+    assert s["documents"]["input"] == n_read + 3 and s["documents"]["quarantined"] == 2
+    assert s["reasons"] == {"near_duplicate": 1}
+    q = read_jsonl_dir(tmp_path / "o" / "quarantine")
+    assert [(r["source"], r["position"]) for r in q] == [("cut.jsonl.gz", -1), ("bad.parquet", -1)]
+    assert all(r["reason"].startswith("unreadable input: ") for r in q)

@@ -4,7 +4,8 @@ A JSONL file larger than `split_bytes` becomes several tasks. Cut points are fou
 `split_bytes` and moving forward to just after the next newline, so every line belongs to exactly one task (the one
 holding its first byte). The number of each task's first line is counted once (`count_newlines` per range, in
 parallel on Ray), so records without an id get the same ``<source>:<line>`` id and quarantine position as in an
-unsplit read. Compressed JSONL and Parquet files are one task each.
+unsplit read. Compressed JSONL and Parquet files are one task each; one that cannot be read to its end (corrupt
+gzip/zstd/Parquet) yields its records up to the error and then one quarantine item ("unreadable input: ...").
 """
 
 from __future__ import annotations
@@ -114,7 +115,12 @@ def task_lines(task: InputTask) -> Iterator[tuple[int, bytes]]:
         pos, row = task.start, 0
         end = task.end if task.end >= 0 else float("inf")
         while pos < end:
-            line = f.readline()
+            try:
+                line = f.readline()
+            except Exception:  # noqa: BLE001 - a corrupt compressed file ends where `read_task` ends it
+                if task.end >= 0:
+                    raise
+                break
             if not line:
                 break
             pos += len(line)
@@ -126,7 +132,10 @@ def task_lines(task: InputTask) -> Iterator[tuple[int, bytes]]:
 def read_task(task: InputTask, text_field: str = "text", id_field: str = "id") -> Iterator[Document | Malformed]:
     """The records of one task, exactly as `jpcurate.readers.read_documents` yields them for those lines."""
     if task.end < 0:
-        yield from read_documents(task.path, text_field=text_field, id_field=id_field, source=task.source)
+        try:
+            yield from read_documents(task.path, text_field=text_field, id_field=id_field, source=task.source)
+        except Exception as e:  # noqa: BLE001 - a corrupt .gz/.zst/Parquet: quarantined, as in `jpcurate filter`
+            yield Malformed(task.source, -1, f"unreadable input: {e}"[:500], "")
         return
     with open(task.path, "rb") as f:
         f.seek(task.start)
