@@ -119,7 +119,17 @@ def generate_hf(hf_dir: Path) -> str:
     return tok.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
 
 
+def check_args(args: Args) -> None:
+    """Bad values stop here, not after curation and tokenizer training."""
+    if args.steps < 20:  # check_loss compares the mean of the first 10 steps with that of the last 10
+        raise ValueError(f"--steps must be >= 20, got {args.steps}")
+    for name in ("micro_batch", "seq_len", "vocab_size"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name} must be >= 1, got {getattr(args, name)}")
+
+
 def main(args: Args) -> None:
+    check_args(args)
     t0 = time.perf_counter()
     out = fresh_dir(ROOT / args.out_dir)
     py = sys.executable

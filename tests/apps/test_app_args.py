@@ -54,3 +54,12 @@ def test_train_tokenizer_rejects_bad_arguments_before_training(tmp_path, data_di
     with pytest.raises((ValueError, FileNotFoundError), match=match):
         app.main(args)
     assert not (tmp_path / "tok").exists()
+
+
+@pytest.mark.parametrize(("flag", "value"), [("steps", 0), ("steps", 19), ("micro_batch", 0), ("seq_len", 0),
+                                             ("vocab_size", 0)])
+def test_demo_rejects_bad_values_before_curating(tmp_path, flag, value):
+    app = load_app("demo")
+    with pytest.raises(ValueError, match=f"--{flag} must be"):  # steps < 20: the first/last-10 loss check is void
+        app.main(app.Args(out_dir=str(tmp_path / "demo"), **{flag: value}))
+    assert not (tmp_path / "demo").exists()
