@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from app_helpers import ROOT, load_app
 
 from jpmoe.train import parse_args
 
-CONFIGS = {"pretrain_demo.toml": "pretrain", "pretrain_moe_2b.toml": "pretrain"}
+CONFIGS = {"pretrain_demo.toml": "pretrain", "pretrain_moe_2b.toml": "pretrain",
+           "tokenizer_32k.toml": "train_tokenizer", "prepare_ja_web.toml": "prepare_data"}
 
 
 @pytest.mark.parametrize(("config", "app"), sorted(CONFIGS.items()))
@@ -32,3 +35,9 @@ def test_kernels_auto_picks_triton_only_on_a_cuda_device_where_it_runs(monkeypat
     monkeypatch.setattr(module, "triton_unavailable_reason", lambda: "the triton package is not installed")
     assert module.resolve_kernels("auto", torch.device("cuda", 0)) == "torch"
     assert module.resolve_kernels("triton", torch.device("cpu")) == "triton"  # an explicit choice is kept
+
+
+def test_every_config_named_in_an_app_docstring_exists():
+    for app in ("prepare_data", "train_tokenizer", "pretrain", "demo"):
+        for name in re.findall(r"apps/configs/([\w.-]+\.toml)", load_app(app).__doc__):
+            assert (ROOT / "apps/configs" / name).is_file(), f"apps/{app}.py names a missing apps/configs/{name}"
