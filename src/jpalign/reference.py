@@ -58,7 +58,11 @@ class ReferenceLogps:
 
     @classmethod
     def load(cls, path: str | Path, *, expected_fingerprint: str) -> ReferenceLogps:
-        state = torch.load(path, weights_only=True)
+        try:
+            state = torch.load(path, weights_only=True)
+        except Exception as err:  # torch's message would suggest weights_only=False: never for a cache file
+            raise ValueError(f"{path}: not a readable reference log-prob cache ({type(err).__name__}); "
+                             "delete it to recompute") from None
         found = bytes(state.pop("fingerprint").tolist()).decode()
         if found != expected_fingerprint:
             raise ValueError(f"{path}: reference log-probs were computed for other pairs or another model tag")
@@ -68,6 +72,10 @@ class ReferenceLogps:
 def precompute_reference_logps(forward: Forward, pairs: list[EncodedPair], *, pad_token_id: int, model_tag: str,
                                batch_size: int = 8, chunk_size: int | None = None) -> ReferenceLogps:
     """Run the reference `forward` over the pairs in batches under inference mode; keep sums and counts."""
+    if not pairs:
+        raise ValueError("no preference pairs to score (were they all dropped? see the DropReport)")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     sums, counts = [], []
     with torch.inference_mode():
         for start in range(0, len(pairs), batch_size):
