@@ -50,6 +50,8 @@ def tokenised(texts, tokenizer, batch: int, every: int = 100_000):
 def main(args: Args) -> Path:
     if not args.input:
         raise ValueError("--input: name at least one curated JSONL/Parquet file or directory")
+    if "" in args.input:  # "a,b," parses to [a, b, ""], and Path("") is the working directory
+        raise ValueError(f"--input: an empty path (a stray comma?) in {args.input}")
     if not Path(args.tokenizer).is_dir():  # else transformers reads the path as a Hub repo id
         raise FileNotFoundError(f"--tokenizer {args.tokenizer}: no such directory (apps/train_tokenizer.py makes one)")
     if args.batch_docs < 1 or args.max_docs < 0:

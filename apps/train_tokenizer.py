@@ -47,6 +47,8 @@ class Args:
 def main(args: Args) -> Path:
     if not args.input:
         raise ValueError("--input: name at least one curated JSONL/Parquet file or directory")
+    if "" in args.input + args.held_out_en:  # "a,b," parses to [a, b, ""], and Path("") is the working directory
+        raise ValueError(f"--input/--held_out_en: an empty path (a stray comma?) in {args.input + args.held_out_en}")
     for name in ("vocab_size", "held_out_docs"):  # the report needs held-out text: 0 would fail after training
         if getattr(args, name) < 1:
             raise ValueError(f"--{name} must be >= 1, got {getattr(args, name)}")

@@ -63,3 +63,18 @@ def test_demo_rejects_bad_values_before_curating(tmp_path, flag, value):
     with pytest.raises(ValueError, match=f"--{flag} must be"):  # steps < 20: the first/last-10 loss check is void
         app.main(app.Args(out_dir=str(tmp_path / "demo"), **{flag: value}))
     assert not (tmp_path / "demo").exists()
+
+
+@pytest.mark.parametrize("app_name", ["prepare_data", "train_tokenizer"])
+def test_a_stray_comma_in_input_is_an_error_not_the_working_directory(tmp_path, data_dir, app_name):
+    from jpmoe.train import parse_args
+
+    app = load_app(app_name)
+    tok = tmp_path / "tok"
+    tok.mkdir()
+    args = parse_args(app.Args, ["--input", f"{data_dir / 'aozora/works.jsonl'},", "--out_dir", str(tmp_path / "o"),
+                                 "--tokenizer" if app_name == "prepare_data" else "--held_out_docs",
+                                 str(tok) if app_name == "prepare_data" else "2"])
+    with pytest.raises(ValueError, match="empty path"):  # Path("") would read every JSONL under the cwd
+        app.main(args)
+    assert not (tmp_path / "o").exists()
