@@ -5,7 +5,8 @@
     python apps/prepare_data.py --config apps/configs/prepare_ja_web.toml
 
 Each document becomes `<s> tokens </s>` (EOS between documents); ids are uint16 when the vocabulary fits in
-16 bits, else uint32. One run per source; the mixture TOML then names the source directories. meta.json is
+16 bits, else uint32. A document whose text is null, not a string or not valid Unicode is skipped and counted
+(printed at the end). One run per source; the mixture TOML then names the source directories. meta.json is
 written last, so a killed run leaves a directory that pretraining refuses (rerun the same command).
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import itertools
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,11 +39,30 @@ class Args:
     max_docs: int = 0  # 0: all
 
 
-def tokenised(texts, tokenizer, batch: int, every: int = 100_000):
-    """Token ids of each text, tokenised `batch` at a time; a progress line every `every` documents."""
+def tokenisable(text, rejected: Counter) -> bool:
+    """A str that UTF-8 can encode; else counted in `rejected` (a null or numeric field, a lone surrogate)."""
+    if not isinstance(text, str):
+        rejected["non_string_text"] += 1
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        rejected["invalid_unicode"] += 1
+        return False
+    return True
+
+
+def tokenised(texts, tokenizer, batch: int, rejected: Counter, every: int = 100_000):
+    """Token ids of each text, tokenised `batch` at a time; a progress line every `every` documents. Documents
+    the tokenizer cannot take are counted in `rejected` and skipped (the batch is filtered only when it fails)."""
     it, done, t0 = iter(texts), 0, time.perf_counter()
     while chunk := list(itertools.islice(it, batch)):
-        yield from tokenizer(chunk, add_special_tokens=False)["input_ids"]
+        try:
+            ids = tokenizer(chunk, add_special_tokens=False)["input_ids"]
+        except TypeError:
+            good = [t for t in chunk if tokenisable(t, rejected)]
+            ids = tokenizer(good, add_special_tokens=False)["input_ids"] if good else []
+        yield from ids
         done += len(chunk)
         if done // every != (done - len(chunk)) // every:
             print(f"  {done:,} documents ({done / (time.perf_counter() - t0):,.0f}/s)", file=sys.stderr, flush=True)
@@ -58,11 +79,15 @@ def main(args: Args) -> Path:
         raise ValueError(f"--batch_docs must be >= 1 and --max_docs >= 0, got {args.batch_docs} and {args.max_docs}")
     tok = AutoTokenizer.from_pretrained(args.tokenizer)
     texts = itertools.islice(iter_texts(args.input, key=args.text_key), args.max_docs or None)
-    meta = write_shards(tokenised(texts, tok, args.batch_docs), args.out_dir, vocab_size=len(tok),
+    rejected: Counter = Counter()
+    meta = write_shards(tokenised(texts, tok, args.batch_docs, rejected), args.out_dir, vocab_size=len(tok),
                         eos_id=tok.eos_token_id, bos_id=tok.bos_token_id, shard_tokens=args.shard_tokens,
                         tokenizer=tokenizer_fingerprint(args.tokenizer))
     print(f"shards: {args.out_dir}: {meta['num_docs']} documents, {meta['num_tokens']} tokens "
           f"({meta['dtype']}, {len(meta['shards'])} shard(s), {meta['empty_docs']} empty skipped)", flush=True)
+    if rejected:
+        reasons = ", ".join(f"{k}={v}" for k, v in sorted(rejected.items()))
+        print(f"{sum(rejected.values())} documents rejected ({reasons})", flush=True)
     return Path(args.out_dir)
 
 

@@ -78,3 +78,15 @@ def test_a_stray_comma_in_input_is_an_error_not_the_working_directory(tmp_path, 
     with pytest.raises(ValueError, match="empty path"):  # Path("") would read every JSONL under the cwd
         app.main(args)
     assert not (tmp_path / "o").exists()
+
+
+def test_prepare_data_counts_untokenisable_documents(tmp_path, tiny_run, capsys):
+    from jpmoe.data import TokenSource
+
+    src = tmp_path / "docs.jsonl"  # a null and a numeric text, a lone surrogate (valid JSON, invalid UTF-8)
+    src.write_text('{"text": "吾輩は猫である。"}\n{"text": null}\n{"text": 5}\n{"text": "\\ud800壊れ"}\n'
+                   '{"text": "名前はまだ無い。"}\n', encoding="utf-8")
+    app = load_app("prepare_data")
+    out = app.main(app.Args(input=[str(src)], tokenizer=str(tiny_run[0]), out_dir=str(tmp_path / "s"), batch_docs=8))
+    assert TokenSource(out).meta["num_docs"] == 2
+    assert "3 documents rejected (invalid_unicode=1, non_string_text=2)" in capsys.readouterr().out
