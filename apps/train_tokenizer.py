@@ -6,12 +6,14 @@
 Writes <out_dir>/ (tokenizer.json, tokenizer_config.json with the chat template, spm.model) and
 the chat template (jpalign's, so SFT, DPO and evaluation render prompts the same way), and
 <out_dir>/report.json with characters per token on held-out Japanese (the last `held_out_docs` documents,
-never trained on) and English text.
+never trained on) and English text. A document whose text is null, not a string or not valid Unicode is skipped
+and counted (`rejected_docs` in the report).
 """
 
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,7 +46,7 @@ class Args:
     chat_template: str = "instruction-ja"  # a jpalign template (the one SFT/DPO train with), or "roles"
 
 
-def main(args: Args) -> Path:
+def check_args(args: Args) -> None:
     if not args.input:
         raise ValueError("--input: name at least one curated JSONL/Parquet file or directory")
     if "" in args.input + args.held_out_en:  # "a,b," parses to [a, b, ""], and Path("") is the working directory
@@ -54,8 +56,28 @@ def main(args: Args) -> Path:
             raise ValueError(f"--{name} must be >= 1, got {getattr(args, name)}")
     if args.max_docs < 0:
         raise ValueError(f"--max_docs must be >= 0 (0: all), got {args.max_docs}")
-    en = list(iter_texts(args.held_out_en, key=args.text_key))  # read now: a bad path fails before training
-    docs = list(itertools.islice(iter_texts(args.input, key=args.text_key), args.max_docs or None))
+
+
+def usable(texts, rejected: Counter):
+    """The texts SentencePiece can train on; a null or numeric text or a lone surrogate is counted in `rejected`."""
+    for text in texts:
+        reason = None if isinstance(text, str) else "non_string_text"
+        if reason is None:
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                reason = "invalid_unicode"
+        if reason:
+            rejected[reason] += 1
+        else:
+            yield text
+
+
+def main(args: Args) -> Path:
+    check_args(args)
+    rejected: Counter = Counter()
+    en = list(usable(iter_texts(args.held_out_en, key=args.text_key), rejected))  # now: a bad path fails early
+    docs = list(itertools.islice(usable(iter_texts(args.input, key=args.text_key), rejected), args.max_docs or None))
     if len(docs) <= args.held_out_docs:
         raise ValueError(f"{len(docs)} documents: need more than held_out_docs={args.held_out_docs}")
     train, held_ja = docs[: len(docs) - args.held_out_docs], docs[len(docs) - args.held_out_docs:]
@@ -71,6 +93,9 @@ def main(args: Args) -> Path:
               "chars_per_token": {"ja_held_out": round(chars_per_token(tok, held_ja), 4)}}
     if en:
         report["chars_per_token"]["en_held_out"] = round(chars_per_token(tok, en), 4)
+    if rejected:
+        report["rejected_docs"] = dict(sorted(rejected.items()))
+        print(f"{sum(rejected.values())} documents rejected: {report['rejected_docs']}", flush=True)
     write_report(out / "report.json", report)
     print(f"tokenizer: {out} (vocab {len(tok)}); chars/token {report['chars_per_token']}", flush=True)
     return out

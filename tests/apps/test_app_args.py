@@ -90,3 +90,16 @@ def test_prepare_data_counts_untokenisable_documents(tmp_path, tiny_run, capsys)
     out = app.main(app.Args(input=[str(src)], tokenizer=str(tiny_run[0]), out_dir=str(tmp_path / "s"), batch_docs=8))
     assert TokenSource(out).meta["num_docs"] == 2
     assert "3 documents rejected (invalid_unicode=1, non_string_text=2)" in capsys.readouterr().out
+
+
+def test_train_tokenizer_counts_untrainable_documents(tmp_path, data_dir):
+    import json
+
+    lines = (data_dir / "jglue/jsquad_paragraphs.jsonl").read_text(encoding="utf-8").splitlines()[:120]
+    src = tmp_path / "docs.jsonl"
+    src.write_text("\n".join([*lines[:100], '{"text": null}', '{"text": 5}', '{"text": "\\ud800壊れ"}', *lines[100:]])
+                   + "\n", encoding="utf-8")
+    app = load_app("train_tokenizer")
+    out = app.main(app.Args(input=[str(src)], out_dir=str(tmp_path / "tok"), vocab_size=2000, held_out_docs=5))
+    report = json.loads((out / "report.json").read_text())
+    assert report["train_docs"] == 115 and report["rejected_docs"] == {"invalid_unicode": 1, "non_string_text": 2}
