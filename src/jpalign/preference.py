@@ -54,6 +54,7 @@ def dpo_loss(
         raise ValueError(f"label_smoothing must lie in [0, 0.5), got {label_smoothing}")
     if beta <= 0:
         raise ValueError(f"beta must be > 0, got {beta}")
+    _check_shapes(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps)
     chosen_ratio = _fp32(policy_chosen_logps) - _fp32(ref_chosen_logps)
     rejected_ratio = _fp32(policy_rejected_logps) - _fp32(ref_rejected_logps)
     d = chosen_ratio - rejected_ratio
@@ -87,6 +88,7 @@ def simpo_loss(
         raise ValueError(f"beta must be > 0, got {beta}")
     if not 0.0 <= label_smoothing < 0.5:
         raise ValueError(f"label_smoothing must lie in [0, 0.5), got {label_smoothing}")
+    _check_shapes(chosen_avg_logps, rejected_avg_logps)
     ac, ar = _fp32(chosen_avg_logps), _fp32(rejected_avg_logps)
     z = beta * (ac - ar) - gamma
     losses = -(1 - label_smoothing) * F.logsigmoid(z) - label_smoothing * F.logsigmoid(-z)
@@ -116,6 +118,7 @@ def orpo_odds_ratio_loss(
         loss = -beta * log sigmoid(log_odds_ratio)             (beta = the paper's lambda, TRL's beta)
     Returns (per-pair loss, log_odds_ratio); TRL's odds_ratio_loss returns +beta log sigmoid, subtracted later.
     """
+    _check_shapes(chosen_avg_logps, rejected_avg_logps)
     ac, ar = _fp32(chosen_avg_logps), _fp32(rejected_avg_logps)
     log_odds = (ac - ar) - (log1mexp(ac) - log1mexp(ar))
     return -beta * F.logsigmoid(log_odds), log_odds
@@ -151,6 +154,14 @@ def orpo_loss(
     or_losses, log_odds = orpo_odds_ratio_loss(ac, ar, beta=beta)
     nll = sft_loss(chosen_logits, chosen_labels if nll_labels is None else nll_labels)
     return OrpoOutput(nll + or_losses.mean(), nll, or_losses, log_odds, beta * ac.detach(), beta * ar.detach())
+
+
+def _check_shapes(chosen: torch.Tensor, rejected: torch.Tensor, *refs: torch.Tensor) -> None:
+    """Per-pair inputs share one shape (B,); a reference may be one value for all. A (B, 1) tensor would broadcast
+    against (B,) into a silent (B, B) loss over every cross pair."""
+    shapes = [tuple(t.shape) for t in (chosen, rejected, *refs)]
+    if shapes[0] != shapes[1] or any(s != shapes[0] and s not in ((), (1,)) for s in shapes[2:]):
+        raise ValueError(f"per-pair log-probs must all have the policy's shape (B,); got {shapes}")
 
 
 def _fp32(x: torch.Tensor) -> torch.Tensor:

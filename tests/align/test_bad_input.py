@@ -78,3 +78,24 @@ def test_truncation_is_counted_and_reported(tokenizer):
 def test_collating_nothing_is_a_clear_error(fn):
     with pytest.raises(ValueError, match="no examples to collate"):  # e.g. every record was dropped
         fn([], 0)
+
+
+def test_a_column_shaped_reference_is_an_error_not_a_b_by_b_broadcast():
+    import torch
+
+    from jpalign import dpo_loss, fused_dpo_loss, orpo_odds_ratio_loss, simpo_loss
+
+    b = 3
+    pc, pr = torch.randn(b), torch.randn(b)
+    with pytest.raises(ValueError, match=r"\(3, 1\)"):  # (B,) - (B, 1) would silently give a (B, B) loss
+        dpo_loss(pc, pr, torch.randn(b, 1), torch.randn(b, 1))
+    hidden, weight = torch.randn(2 * b, 5, 8), torch.randn(20, 8)
+    labels = torch.randint(0, 20, (2 * b, 5))
+    with pytest.raises(ValueError, match=r"\(3, 1\)"):
+        fused_dpo_loss(hidden, weight, labels, ref_chosen_logps=torch.zeros(b, 1), ref_rejected_logps=torch.zeros(b, 1))
+    with pytest.raises(ValueError, match=r"\(3, 1\)"):
+        simpo_loss(pc, pr.unsqueeze(-1))
+    with pytest.raises(ValueError, match=r"\(3, 1\)"):
+        orpo_odds_ratio_loss(-pc.abs(), -pr.abs().unsqueeze(-1))
+    losses, _, _ = dpo_loss(pc, pr, torch.zeros(1), torch.zeros(()))  # one reference value for all pairs: fine
+    assert losses.shape == (b,)
