@@ -5,9 +5,10 @@
     python apps/prepare_data.py --config apps/configs/prepare_ja_web.toml
 
 Each document becomes `<s> tokens </s>` (EOS between documents); ids are uint16 when the vocabulary fits in
-16 bits, else uint32. A document whose text is null, not a string or not valid Unicode is skipped and counted
-(printed at the end). One run per source; the mixture TOML then names the source directories. meta.json is
-written last, so a killed run leaves a directory that pretraining refuses (rerun the same command).
+16 bits, else uint32. A record that is not JSON, has no text, or whose text is null, not a string or not valid
+Unicode is skipped and counted (printed at the end). One run per source; the mixture TOML then names the source
+directories. meta.json is written last, so a killed run leaves a directory that pretraining refuses (rerun the
+same command).
 """
 
 from __future__ import annotations
@@ -78,8 +79,8 @@ def main(args: Args) -> Path:
     if args.batch_docs < 1 or args.max_docs < 0:
         raise ValueError(f"--batch_docs must be >= 1 and --max_docs >= 0, got {args.batch_docs} and {args.max_docs}")
     tok = AutoTokenizer.from_pretrained(args.tokenizer)
-    texts = itertools.islice(iter_texts(args.input, key=args.text_key), args.max_docs or None)
     rejected: Counter = Counter()
+    texts = itertools.islice(iter_texts(args.input, key=args.text_key, rejected=rejected), args.max_docs or None)
     meta = write_shards(tokenised(texts, tok, args.batch_docs, rejected), args.out_dir, vocab_size=len(tok),
                         eos_id=tok.eos_token_id, bos_id=tok.bos_token_id, shard_tokens=args.shard_tokens,
                         tokenizer=tokenizer_fingerprint(args.tokenizer))

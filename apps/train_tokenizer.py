@@ -6,8 +6,8 @@
 Writes <out_dir>/ (tokenizer.json, tokenizer_config.json with the chat template, spm.model) and
 the chat template (jpalign's, so SFT, DPO and evaluation render prompts the same way), and
 <out_dir>/report.json with characters per token on held-out Japanese (the last `held_out_docs` documents,
-never trained on) and English text. A document whose text is null, not a string or not valid Unicode is skipped
-and counted (`rejected_docs` in the report).
+never trained on) and English text. A record that is not JSON, has no text, or whose text is null, not a string
+or not valid Unicode is skipped and counted (`rejected_docs` in the report).
 """
 
 from __future__ import annotations
@@ -76,8 +76,9 @@ def usable(texts, rejected: Counter):
 def main(args: Args) -> Path:
     check_args(args)
     rejected: Counter = Counter()
-    en = list(usable(iter_texts(args.held_out_en, key=args.text_key), rejected))  # now: a bad path fails early
-    docs = list(itertools.islice(usable(iter_texts(args.input, key=args.text_key), rejected), args.max_docs or None))
+    en = list(usable(iter_texts(args.held_out_en, key=args.text_key, rejected=rejected), rejected))  # bad path: now
+    docs = list(itertools.islice(usable(iter_texts(args.input, key=args.text_key, rejected=rejected), rejected),
+                                 args.max_docs or None))
     if len(docs) <= args.held_out_docs:
         raise ValueError(f"{len(docs)} documents: need more than held_out_docs={args.held_out_docs}")
     train, held_ja = docs[: len(docs) - args.held_out_docs], docs[len(docs) - args.held_out_docs:]

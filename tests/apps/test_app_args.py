@@ -83,13 +83,14 @@ def test_a_stray_comma_in_input_is_an_error_not_the_working_directory(tmp_path, 
 def test_prepare_data_counts_untokenisable_documents(tmp_path, tiny_run, capsys):
     from jpmoe.data import TokenSource
 
-    src = tmp_path / "docs.jsonl"  # a null and a numeric text, a lone surrogate (valid JSON, invalid UTF-8)
-    src.write_text('{"text": "吾輩は猫である。"}\n{"text": null}\n{"text": 5}\n{"text": "\\ud800壊れ"}\n'
-                   '{"text": "名前はまだ無い。"}\n', encoding="utf-8")
+    src = tmp_path / "docs.jsonl"  # a null and a numeric text, a lone surrogate (valid JSON, invalid UTF-8),
+    src.write_text('{"text": "吾輩は猫である。"}\n{"text": null}\n{"text": 5}\n{"text": "\\ud800壊れ"}\n'  # a broken
+                   '{not json\n{"body": "x"}\n{"text": "名前はまだ無い。"}\n', encoding="utf-8")  # line, no text
     app = load_app("prepare_data")
     out = app.main(app.Args(input=[str(src)], tokenizer=str(tiny_run[0]), out_dir=str(tmp_path / "s"), batch_docs=8))
     assert TokenSource(out).meta["num_docs"] == 2
-    assert "3 documents rejected (invalid_unicode=1, non_string_text=2)" in capsys.readouterr().out
+    assert ("5 documents rejected (invalid_unicode=1, malformed_json=1, missing_text_field=1, non_string_text=2)"
+            in capsys.readouterr().out)
 
 
 def test_train_tokenizer_counts_untrainable_documents(tmp_path, data_dir):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from collections import Counter
 
 import pytest
 
@@ -26,7 +27,11 @@ def test_every_format_and_directory_order(tmp_path):
     (d / "notes.txt").write_text("ignored")
     assert [p.name for p in document_files([d])] == ["a-00000.jsonl", "b-00000.jsonl.gz", "c-00000.jsonl.zst",
                                                      "d-00000.parquet"]
-    assert list(iter_texts([d])) == ["一", "二", "三", "四", "五", "六"]
+    rejected = Counter()
+    assert list(iter_texts([d], rejected=rejected)) == ["一", "二", "三", "四", "五", "六"]
+    assert rejected == {"null_text": 1}
+    with pytest.raises(ValueError, match=r"d-00000.parquet: a null 'text' value"):
+        list(iter_texts([d]))
 
 
 def test_bad_paths_and_records(tmp_path):
@@ -41,3 +46,19 @@ def test_bad_paths_and_records(tmp_path):
     (tmp_path / "r.jsonl").write_text('{"text": "ok"}\n{"body": "no text"}\n')
     with pytest.raises(KeyError, match=r"r.jsonl:2: record has no 'text' field"):
         list(iter_texts([tmp_path / "r.jsonl"]))
+
+
+def test_malformed_records_are_counted_or_named(tmp_path):
+    """Every kind of unusable line is counted under its reason with a counter, an error naming file:line
+    without one; bytes that are not UTF-8 reach the caller as lone surrogates instead of stopping the file."""
+    f = tmp_path / "m.jsonl"
+    f.write_bytes(b'{"text": "a"}\n{not json\n[1, 2]\n{"body": 1}\n{"text": "b\xff"}\n{"text": null}\n')
+    rejected = Counter()
+    texts = list(iter_texts([f], rejected=rejected))
+    assert texts == ["a", "b\udcff", None]  # the caller counts the surrogate and the null (apps/prepare_data)
+    assert rejected == {"malformed_json": 1, "not_an_object": 1, "missing_text_field": 1}
+    with pytest.raises(ValueError, match=r"m.jsonl:2: not JSON"):
+        list(iter_texts([f]))
+    f.write_bytes(b'[1, 2]\n')
+    with pytest.raises(ValueError, match=r"m.jsonl:1: a JSON list, not an object"):
+        list(iter_texts([f]))
