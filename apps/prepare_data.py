@@ -81,15 +81,21 @@ def main(args: Args) -> Path:
     tok = AutoTokenizer.from_pretrained(args.tokenizer)
     rejected: Counter = Counter()
     texts = itertools.islice(iter_texts(args.input, key=args.text_key, rejected=rejected), args.max_docs or None)
-    meta = write_shards(tokenised(texts, tok, args.batch_docs, rejected), args.out_dir, vocab_size=len(tok),
-                        eos_id=tok.eos_token_id, bos_id=tok.bos_token_id, shard_tokens=args.shard_tokens,
-                        tokenizer=tokenizer_fingerprint(args.tokenizer))
+    try:
+        meta = write_shards(tokenised(texts, tok, args.batch_docs, rejected), args.out_dir, vocab_size=len(tok),
+                            eos_id=tok.eos_token_id, bos_id=tok.bos_token_id, shard_tokens=args.shard_tokens,
+                            tokenizer=tokenizer_fingerprint(args.tokenizer))
+    except ValueError as e:  # e.g. nothing to write: say what was rejected (a wrong --text_key rejects everything)
+        raise ValueError(f"{e}; {rejections(rejected)}") if rejected else e from None
     print(f"shards: {args.out_dir}: {meta['num_docs']} documents, {meta['num_tokens']} tokens "
           f"({meta['dtype']}, {len(meta['shards'])} shard(s), {meta['empty_docs']} empty skipped)", flush=True)
     if rejected:
-        reasons = ", ".join(f"{k}={v}" for k, v in sorted(rejected.items()))
-        print(f"{sum(rejected.values())} documents rejected ({reasons})", flush=True)
+        print(rejections(rejected), flush=True)
     return Path(args.out_dir)
+
+
+def rejections(rejected: Counter) -> str:
+    return f"{sum(rejected.values())} documents rejected ({', '.join(f'{k}={v}' for k, v in sorted(rejected.items()))})"
 
 
 if __name__ == "__main__":

@@ -80,7 +80,8 @@ def main(args: Args) -> Path:
     docs = list(itertools.islice(usable(iter_texts(args.input, key=args.text_key, rejected=rejected), rejected),
                                  args.max_docs or None))
     if len(docs) <= args.held_out_docs:
-        raise ValueError(f"{len(docs)} documents: need more than held_out_docs={args.held_out_docs}")
+        seen = f" ({sum(rejected.values())} rejected: {dict(sorted(rejected.items()))})" if rejected else ""
+        raise ValueError(f"{len(docs)} documents{seen}: need more than held_out_docs={args.held_out_docs}")
     train, held_ja = docs[: len(docs) - args.held_out_docs], docs[len(docs) - args.held_out_docs:]
     if args.chat_template != "roles" and args.chat_template not in CHAT_TEMPLATES:
         raise ValueError(f"--chat_template {args.chat_template!r}: choose 'roles' or one of {sorted(CHAT_TEMPLATES)}")

@@ -58,6 +58,6 @@ def test_prepare_data_app(tmp_path, docs):
         ids = src.read(int(starts[i]), int(starts[i + 1] - starts[i])).tolist()
         assert ids[0] == tok.bos_token_id and ids[-1] == tok.eos_token_id
         assert tok.decode(ids[1:-1]) == texts[i]
-    with pytest.raises(KeyError, match="has no 'body' field"):
+    with pytest.raises(ValueError, match=r"no non-empty documents.*240 documents rejected \(missing_text_field=240\)"):
         prep.main(prep.Args(input=[str(docs[0])], tokenizer=str(tok_dir), out_dir=str(tmp_path / "s2"),
                             text_key="body"))

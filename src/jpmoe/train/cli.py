@@ -1,6 +1,8 @@
 """Run arguments for apps: an `Args` dataclass filled from defaults < `--config run.toml` < `--flag value`.
 
-Unknown keys, in the TOML file or on the command line, are an error naming the key and the known ones.
+Unknown keys, in the TOML file or on the command line, are an error naming the key and the known ones. `-h` /
+`--help` prints the app's docstring and every flag with its type and default. Parsing the process's own command
+line (argv None), a bad flag or config prints `error: ...` and exits with status 2 instead of a traceback.
 """
 
 from __future__ import annotations
@@ -36,9 +38,37 @@ def _convert(name: str, kind: Any, value: Any) -> Any:
         raise ValueError(f"--{name}: cannot read {value!r} as {kind.__name__}") from e
 
 
+def usage(cls: type, doc: str | None = None) -> str:
+    """The app's docstring (the `__main__` module's unless given), then every flag with its type and default."""
+    doc = doc if doc is not None else getattr(sys.modules.get("__main__"), "__doc__", None) or ""
+    hints = typing.get_type_hints(cls)
+    lines = [doc.strip(), "", "flags (each also a key of --config FILE.toml):"]
+    for f in dataclasses.fields(cls):
+        default = f.default if f.default is not dataclasses.MISSING else (
+            f.default_factory() if f.default_factory is not dataclasses.MISSING else "required")
+        hint = hints[f.name]
+        kind = str(hint).replace("typing.", "") if typing.get_args(hint) else hint.__name__
+        lines.append(f"  --{f.name} {kind} (default: {default!r})")
+    return "\n".join(lines).lstrip("\n")
+
+
 def parse_args(cls: type[T], argv: list[str] | None = None) -> T:
     """Build `cls` (a dataclass) from its defaults, then `--config FILE.toml`, then `--key value` flags."""
+    own = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
+    if "-h" in argv or "--help" in argv:
+        print(usage(cls))
+        raise SystemExit(0)
+    try:
+        return _parse(cls, argv)
+    except (ValueError, OSError, tomllib.TOMLDecodeError) as e:
+        if not own:
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _parse(cls: type[T], argv: list[str]) -> T:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     hints = typing.get_type_hints(cls)
     values: dict[str, Any] = {}

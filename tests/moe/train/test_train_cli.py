@@ -42,3 +42,21 @@ def test_unknown_keys_are_errors(tmp_path):
         parse_args(Args, ["--steps", "ten"])
     with pytest.raises(ValueError, match="needs a value"):
         parse_args(Args, ["--steps"])
+
+
+def test_help_lists_every_flag_and_exits_0(capsys):
+    with pytest.raises(SystemExit) as e:
+        parse_args(Args, ["--steps", "3", "--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert "--steps int (default: 10)" in out and "--inputs list[str] (default: [])" in out
+    assert "--limit int | None (default: None)" in out
+
+
+def test_own_command_line_errors_exit_2_without_traceback(monkeypatch, capsys):
+    monkeypatch.setattr("sys.argv", ["app.py", "--stepz", "3"])
+    with pytest.raises(SystemExit) as e:
+        parse_args(Args)
+    assert e.value.code == 2 and capsys.readouterr().err.startswith("error: unknown flags ['--stepz']")
+    monkeypatch.setattr("sys.argv", ["app.py", "--steps", "5"])
+    assert parse_args(Args).steps == 5
