@@ -73,6 +73,8 @@ def fused_sft_loss(
     if num_items is not None:
         if reduction != "mean":
             raise ValueError("num_items applies to reduction='mean' only")
+        if num_items <= 0:
+            raise ValueError(f"num_items must be > 0 (the supervised tokens of the whole batch), got {num_items}")
         loss = fused_linear_cross_entropy(hidden, weight, labels, z_loss=z_loss, reduction="sum", chunk_size=chunk_size)
         return loss / num_items
     return fused_linear_cross_entropy(hidden, weight, labels, z_loss=z_loss, reduction=reduction, chunk_size=chunk_size)

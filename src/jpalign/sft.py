@@ -51,5 +51,7 @@ def sft_loss(
         return per_token.sum()
     if reduction != "mean":
         raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    if num_items is not None and num_items <= 0:
+        raise ValueError(f"num_items must be > 0 (the supervised tokens of the whole batch), got {num_items}")
     denom = num_items if num_items is not None else mask.sum().clamp(min=1)
     return per_token.sum() / denom

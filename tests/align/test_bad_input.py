@@ -99,3 +99,17 @@ def test_a_column_shaped_reference_is_an_error_not_a_b_by_b_broadcast():
         orpo_odds_ratio_loss(-pc.abs(), -pr.abs().unsqueeze(-1))
     losses, _, _ = dpo_loss(pc, pr, torch.zeros(1), torch.zeros(()))  # one reference value for all pairs: fine
     assert losses.shape == (b,)
+
+
+@pytest.mark.parametrize("num_items", [0, -3])
+def test_num_items_must_be_positive(num_items):
+    """A zero or negative token count would turn the mean into inf/NaN (or flip its sign) without a word."""
+    import torch
+
+    from jpalign import fused_sft_loss, sft_loss
+
+    hidden, weight, labels = torch.randn(4, 8), torch.randn(16, 8), torch.randint(0, 16, (4,))
+    with pytest.raises(ValueError, match="num_items must be > 0"):
+        sft_loss(hidden @ weight.t(), labels, num_items=num_items)
+    with pytest.raises(ValueError, match="num_items must be > 0"):
+        fused_sft_loss(hidden, weight, labels, num_items=num_items)

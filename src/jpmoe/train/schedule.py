@@ -46,5 +46,8 @@ def build_optimizer(model: torch.nn.Module, *, lr: float, weight_decay: float, b
 def build_scheduler(optimizer: torch.optim.Optimizer, *, kind: str, warmup: int, total: int, decay_frac: float = 0.2,
                     min_lr_ratio: float = 0.1) -> torch.optim.lr_scheduler.LambdaLR:
     lr_factor(0, kind=kind, warmup=warmup, total=total)  # validates `kind` now, not at the first step
+    if not 0 < decay_frac <= 1 or not 0 <= min_lr_ratio <= 1 or warmup < 0:
+        raise ValueError(f"need 0 < decay_frac <= 1, 0 <= min_lr_ratio <= 1 and warmup >= 0; got decay_frac="
+                         f"{decay_frac}, min_lr_ratio={min_lr_ratio}, warmup={warmup}")
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(
         s, kind=kind, warmup=warmup, total=total, decay_frac=decay_frac, min_lr_ratio=min_lr_ratio))

@@ -30,6 +30,15 @@ def test_unknown_schedule():
                         total=2)
 
 
+@pytest.mark.parametrize("bad", [dict(decay_frac=2.0), dict(decay_frac=0.0), dict(min_lr_ratio=1.5),
+                                 dict(warmup=-1)])
+def test_out_of_range_schedule_values_are_errors(bad):
+    """decay_frac 2 made WSD start decaying before step 0; every such value is refused when the scheduler is built."""
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    with pytest.raises(ValueError, match="need 0 < decay_frac <= 1"):
+        build_scheduler(opt, **({"kind": "wsd", "warmup": 1, "total": 10} | bad))
+
+
 def test_scheduler_drives_the_optimiser():
     model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.LayerNorm(4))
     opt = build_optimizer(model, lr=2.0, weight_decay=0.1, betas=(0.9, 0.95))
