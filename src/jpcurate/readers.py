@@ -58,7 +58,10 @@ def open_binary(path: str | Path) -> IO[bytes]:
 def parse_line(
     line: bytes, *, source: str, position: int, text_field: str, id_field: str
 ) -> Document | Malformed:
-    """One JSONL line -> Document, or Malformed with the reason (invalid UTF-8, bad JSON, missing/non-string text)."""
+    """One JSONL line -> Document, or Malformed with the reason (invalid UTF-8, bad JSON, missing/non-string text).
+    A UTF-8 byte order mark before the record (files saved by Windows tools, or such files concatenated) is skipped."""
+    if line.startswith(b"\xef\xbb\xbf"):
+        line = line[3:]
     try:
         decoded = line.decode("utf-8")
     except UnicodeDecodeError as e:

@@ -105,3 +105,13 @@ def test_dedup_quarantines_a_truncated_gzip_and_a_broken_parquet_like_filter_doe
     q = read_jsonl_dir(tmp_path / "o" / "quarantine")
     assert [(r["source"], r["position"]) for r in q] == [("cut.jsonl.gz", -1), ("bad.parquet", -1)]
     assert all(r["reason"].startswith("unreadable input: ") for r in q)
+
+
+def test_a_utf8_byte_order_mark_does_not_quarantine_the_record_after_it(tmp_path):
+    rec = [json.dumps({"id": i, "text": PROSE}, ensure_ascii=False).encode() for i in ("a", "b", "c")]
+    inp = tmp_path / "bom.jsonl"  # a file saved with a BOM, then another one appended (cat a b > c)
+    inp.write_bytes(b"\xef\xbb\xbf" + rec[0] + b"\r\n" + rec[1] + b"\r\n\xef\xbb\xbf" + rec[2] + b"\r\n")
+    s = _filter(inp, tmp_path / "o")
+    assert s["documents"] == {"input": 3, "kept": 3, "rejected": 0, "quarantined": 0, "identity_holds": True}
+    s = _dedup(tmp_path / "d", inp)
+    assert s["documents"]["quarantined"] == 0 and s["reasons"] == {"exact_duplicate": 2}
