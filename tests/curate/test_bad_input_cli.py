@@ -115,3 +115,11 @@ def test_a_utf8_byte_order_mark_does_not_quarantine_the_record_after_it(tmp_path
     assert s["documents"] == {"input": 3, "kept": 3, "rejected": 0, "quarantined": 0, "identity_holds": True}
     s = _dedup(tmp_path / "d", inp)
     assert s["documents"]["quarantined"] == 0 and s["reasons"] == {"exact_duplicate": 2}
+
+
+def test_python_dash_m_jpcurate_runs_the_command_line():
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "jpcurate", "--version"], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.startswith("jpcurate ")

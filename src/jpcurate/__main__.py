@@ -1,0 +1,6 @@
+"""`python -m jpcurate COMMAND ...`: the same as the `jpcurate` console script."""
+
+from jpcurate.cli import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())
