@@ -36,7 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 0
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except (FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError) as e:
+        parser.exit(2, f"jpcurate {args.command}: error: {e}\n")  # a missing input, an output path we cannot use
 
 
 if __name__ == "__main__":

@@ -123,3 +123,24 @@ def test_python_dash_m_jpcurate_runs_the_command_line():
 
     r = subprocess.run([sys.executable, "-m", "jpcurate", "--version"], capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout.startswith("jpcurate ")
+
+
+@pytest.mark.parametrize("cmd", ["filter", "dedup"])
+def test_unusable_inputs_and_outputs_are_one_line_errors_naming_the_path(tmp_path, capsys, cmd):
+    ok = write_jsonl(tmp_path / "ok.jsonl", [{"id": "a", "text": PROSE}])
+    (tmp_path / "notes.txt").write_text("x")
+    cases = [([str(tmp_path / "missing.jsonl")], str(tmp_path / "o"), "missing.jsonl does not exist"),
+             ([str(tmp_path / "notes.txt")], str(tmp_path / "o"), "notes.txt: unknown input format"),
+             ([str(ok)], str(ok), "ok.jsonl")]  # the output path is a file
+    for inputs, out, message in cases:
+        with pytest.raises(SystemExit) as e:
+            main([cmd, "--input", *inputs, "--output", out, "--quiet"])
+        text = str(e.value.code) + capsys.readouterr().err
+        assert e.value.code != 0 and message in text and "Traceback" not in text
+
+
+def test_a_bad_pipeline_config_is_an_error_naming_the_file_and_the_problem(tmp_path):
+    cfg = tmp_path / "p.toml"
+    cfg.write_text('[[steps]]\ntype = "NoSuchRule"\n')
+    with pytest.raises(SystemExit, match="p.toml: unknown step type 'NoSuchRule'"):
+        main(["run", "--config", str(cfg), "--input", str(cfg), "--output", str(tmp_path / "o")])

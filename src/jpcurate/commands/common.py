@@ -42,7 +42,7 @@ def add_run_options(p: argparse.ArgumentParser, *, need_input: bool = True) -> N
 def expand_inputs(paths: list[str]) -> list[str]:
     from pathlib import Path
 
-    from jpcurate.readers import JSONL_SUFFIXES, PARQUET_SUFFIXES
+    from jpcurate.readers import JSONL_SUFFIXES, PARQUET_SUFFIXES, input_format
 
     out: list[str] = []
     for p in paths:
@@ -50,7 +50,13 @@ def expand_inputs(paths: list[str]) -> list[str]:
         if path.is_dir():
             out += sorted(str(f) for f in path.rglob("*") if f.is_file()
                           and f.name.lower().endswith(JSONL_SUFFIXES + PARQUET_SUFFIXES))
+        elif not path.exists():
+            raise SystemExit(f"input {p} does not exist")
         else:
+            try:
+                input_format(p)
+            except ValueError as e:
+                raise SystemExit(str(e)) from None
             out.append(p)
     if not out:
         raise SystemExit(f"no input files found in {paths}")

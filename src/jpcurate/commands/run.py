@@ -17,7 +17,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def main(args: argparse.Namespace) -> int:
     from jpcurate.config import load_config
 
-    pipeline, io = load_config(args.config)
+    try:
+        pipeline, io = load_config(args.config)
+    except ValueError as e:  # bad TOML, an unknown step or argument: the message names it
+        raise SystemExit(f"{args.config}: {e}") from None
     if args.input is None:
         if "input" not in io:
             raise SystemExit("no --input given and the config has no [io] input list")
