@@ -144,3 +144,18 @@ def test_a_bad_pipeline_config_is_an_error_naming_the_file_and_the_problem(tmp_p
     cfg.write_text('[[steps]]\ntype = "NoSuchRule"\n')
     with pytest.raises(SystemExit, match="p.toml: unknown step type 'NoSuchRule'"):
         main(["run", "--config", str(cfg), "--input", str(cfg), "--output", str(tmp_path / "o")])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["dedup", "--split-mb", "0"], "split_bytes must be >= 1"),
+    (["dedup", "--num-perm", "0"], "num_perm, ngram and split_bytes must be >= 1"),
+    (["dedup", "--bands", "3"], "bands and rows must be given together"),  # was silently ignored
+    (["filter", "--max-shard-mb", "0"], "--max-shard-mb must be positive"),
+])
+def test_out_of_range_options_are_refused_before_the_output_is_touched(tmp_path, args, message):
+    ok = write_jsonl(tmp_path / "ok.jsonl", [{"id": "a", "text": PROSE}])
+    out = tmp_path / "o"
+    with pytest.raises(SystemExit) as e:
+        main([args[0], "--input", str(ok), "--output", str(out), "--quiet", *args[1:]])
+    assert message in str(e.value.code)
+    assert not out.exists()  # a run.json left behind would refuse the corrected command as a changed resume

@@ -66,6 +66,8 @@ def expand_inputs(paths: list[str]) -> list[str]:
 def options_from_args(args: argparse.Namespace):
     from jpcurate.runner import RunOptions
 
+    if int(args.max_shard_mb * 1e6) < 1:
+        raise SystemExit(f"--max-shard-mb must be positive, got {args.max_shard_mb}")
     return RunOptions(output=args.output, text_field=args.text_field, id_field=args.id_field, workers=args.workers,
                       out_format=args.format, max_shard_bytes=int(args.max_shard_mb * 1e6),
                       write_rejected=not args.no_rejected, progress=not args.quiet)

@@ -46,15 +46,19 @@ def main(args: argparse.Namespace) -> int:
     from jpcurate.commands.common import expand_inputs
 
     inputs = expand_inputs(args.input)
+    try:
+        config = config_from_args(args)
+    except ValueError as e:  # an out-of-range option: the message names it
+        raise SystemExit(f"jpcurate dedup: {e}") from None
     kw = dict(text_field=args.text_field, id_field=args.id_field, out_format=args.format, progress=not args.quiet)
     if args.engine == "ray":
         from jpcurate.ray_engine import run_dedup_ray
 
-        stats = run_dedup_ray(inputs, args.output, config_from_args(args), address=args.address, **kw)
+        stats = run_dedup_ray(inputs, args.output, config, address=args.address, **kw)
     else:
         from jpcurate.dedup.local import run_dedup
 
-        stats = run_dedup(inputs, args.output, config_from_args(args), workers=args.workers, **kw)
+        stats = run_dedup(inputs, args.output, config, workers=args.workers, **kw)
     d = stats["documents"]
     print(json.dumps({"output": args.output, **d, "removed": stats["reasons"]}, ensure_ascii=False))
     return 0 if d["identity_holds"] else 1

@@ -53,6 +53,11 @@ class DedupConfig:
             raise ValueError(f"threshold must be in (0, 1), got {self.threshold}")
         if self.partitions < 1:
             raise ValueError(f"partitions must be >= 1, got {self.partitions}")
+        if self.num_perm < 1 or self.ngram < 1 or self.split_bytes < 1:
+            raise ValueError(f"num_perm, ngram and split_bytes must be >= 1, got {self.num_perm}, {self.ngram}, "
+                             f"{self.split_bytes}")
+        if bool(self.bands) != bool(self.rows):
+            raise ValueError(f"bands and rows must be given together (got bands={self.bands}, rows={self.rows})")
         if self.bands * self.rows > self.num_perm:
             raise ValueError(f"bands * rows = {self.bands * self.rows} exceeds num_perm = {self.num_perm}")
 
