@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+from concurrent.futures.process import BrokenProcessPool
 
 from jpcurate import __version__
 
@@ -38,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return int(args.func(args) or 0)
-    except (FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError) as e:
+    except (FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError,
+            BrokenProcessPool) as e:
         parser.exit(2, f"jpcurate {args.command}: error: {e}\n")  # a missing input, an output path we cannot use
 
 

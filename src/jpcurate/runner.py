@@ -24,6 +24,8 @@ import multiprocessing as mp
 import os
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -190,13 +192,24 @@ def run_local(pipeline: Pipeline, inputs: list[str | Path], opts: RunOptions) ->
         for n, (t, s) in enumerate(results, 1):
             done_bytes += s.bytes_in
             _progress(opts, n, len(todo), t, s, done_bytes, t0)
-    else:
-        ctx = mp.get_context("spawn")
-        with ctx.Pool(workers, initializer=_init_worker, initargs=(pipeline,)) as pool:
-            for n, (t, s) in enumerate(pool.imap_unordered(_worker, [(t, opts) for t in todo]), 1):
-                done_bytes += s.bytes_in
-                _progress(opts, n, len(todo), t, s, done_bytes, t0)
+    else:  # an executor, not mp.Pool: a worker that dies (OOM killer) breaks the run instead of hanging it
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
+                                 initargs=(pipeline,)) as ex:
+            futures = [ex.submit(_worker, (t, opts)) for t in todo]
+            try:
+                for n, fut in enumerate(as_completed(futures), 1):
+                    t, s = fut.result()
+                    done_bytes += s.bytes_in
+                    _progress(opts, n, len(todo), t, s, done_bytes, t0)
+            except BrokenProcessPool as e:
+                raise BrokenProcessPool(WORKER_DIED) from e
+            finally:
+                ex.shutdown(wait=True, cancel_futures=True)
     return finish_run(opts, tasks)
+
+
+WORKER_DIED = ("a worker process died (killed, or out of memory); finished work is kept: run the same command "
+               "again to resume")
 
 
 def _progress(opts: RunOptions, n: int, total: int, t: ShardTask, s: Stats, done_bytes: int, t0: float) -> None:

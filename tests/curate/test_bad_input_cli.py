@@ -159,3 +159,29 @@ def test_out_of_range_options_are_refused_before_the_output_is_touched(tmp_path,
         main([args[0], "--input", str(ok), "--output", str(out), "--quiet", *args[1:]])
     assert message in str(e.value.code)
     assert not out.exists()  # a run.json left behind would refuse the corrected command as a changed resume
+
+
+class _DieOn:
+    """A step that kills its own process (as the OOM killer would) on one document."""
+
+    name = "die_on"
+
+    def apply(self, doc):
+        if doc.id == "boom":
+            import os
+            import signal
+
+            os.kill(os.getpid(), signal.SIGKILL)
+        return None
+
+
+@pytest.mark.timeout(120)
+def test_a_worker_killed_mid_run_stops_the_run_with_a_message_instead_of_hanging(tmp_path):
+    from concurrent.futures.process import BrokenProcessPool
+
+    a = write_jsonl(tmp_path / "a.jsonl", [{"id": "ok", "text": PROSE}])
+    b = write_jsonl(tmp_path / "b.jsonl", [{"id": "boom", "text": PROSE}])
+    opts = RunOptions(output=tmp_path / "o", workers=2, progress=False)
+    with pytest.raises(BrokenProcessPool, match="run the same command again to resume"):
+        run_local(build_preset("ja-web")[:2] + [_DieOn()], [a, b], opts)
+    assert not shard_done_path(opts, shard_tasks([a, b])[1]).exists()

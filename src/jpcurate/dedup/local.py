@@ -47,8 +47,17 @@ def _atomic_write(path: Path, data: bytes) -> None:
 def _map(fn, items: list, workers: int) -> list:
     if workers <= 1 or len(items) <= 1:
         return [fn(x) for x in items]
-    with mp.get_context("spawn").Pool(min(workers, len(items))) as pool:
-        return pool.map(fn, items)
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    from jpcurate.runner import WORKER_DIED
+
+    # an executor, not mp.Pool: a worker that dies (OOM killer) breaks the run instead of hanging it
+    with ProcessPoolExecutor(min(workers, len(items)), mp_context=mp.get_context("spawn")) as ex:
+        try:
+            return list(ex.map(fn, items))
+        except BrokenProcessPool as e:
+            raise BrokenProcessPool(WORKER_DIED) from e
 
 
 def _reset_peak_rss() -> None:
