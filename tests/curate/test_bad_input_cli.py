@@ -185,3 +185,17 @@ def test_a_worker_killed_mid_run_stops_the_run_with_a_message_instead_of_hanging
     with pytest.raises(BrokenProcessPool, match="run the same command again to resume"):
         run_local(build_preset("ja-web")[:2] + [_DieOn()], [a, b], opts)
     assert not shard_done_path(opts, shard_tasks([a, b])[1]).exists()
+
+
+def test_dedup_shows_progress_per_task_not_only_per_phase(tmp_path, capsys):
+    from jpcurate.dedup.local import run_dedup
+    from jpcurate.dedup.stages import DedupConfig
+
+    inp = write_jsonl(tmp_path / "in.jsonl", [{"id": str(i), "text": PROSE + "猫" * i} for i in range(300)])
+    run_dedup([inp], tmp_path / "o", DedupConfig(split_bytes=40_000), progress=True)
+    err = capsys.readouterr().err
+    n_tasks = len(list((tmp_path / "o" / "_dedup" / "scan" / "done").glob("*.json")))
+    assert n_tasks > 1
+    for phase in ("scan", "buckets", "write"):
+        assert err.count(f"dedup: {phase} task ") == n_tasks
+    assert "dedup: scan task 00001 (in.jsonl bytes " in err

@@ -137,7 +137,7 @@ def run_dedup(inputs: list[str], output: str | Path, config: DedupConfig | None 
     _check_run_config(out, {"inputs": [str(p) for p in inputs], "config": config.to_dict(), "text_field": text_field,
                             "id_field": id_field, "format": out_format, "max_shard_bytes": max_shard_bytes})
     ctx = phases.Context(out=str(out), config=config, text_field=text_field, id_field=id_field,
-                         out_format=out_format, max_shard_bytes=max_shard_bytes)
+                         out_format=out_format, max_shard_bytes=max_shard_bytes, progress=progress)
     run = DedupRun(out, progress)
     steps = [
         ("lines", lambda: phases.lines_phase(ctx, tasks, workers) if config.line_min_docs > 0 else {"skipped": True}),

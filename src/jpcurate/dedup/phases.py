@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -37,6 +39,7 @@ class Context:
     id_field: str = "id"
     out_format: str = "jsonl"
     max_shard_bytes: int = 256 << 20
+    progress: bool = False  # a stderr line per finished task of the per-task phases (scan, buckets, write)
 
     @property
     def work(self) -> Path:
@@ -334,8 +337,13 @@ _TASK_FNS = {"lines": lines_task, "scan": scan_task, "buckets": buckets_task, "w
 
 
 def _run_task(ctx: Context, name: str, task: InputTask) -> dict:
+    t0 = time.monotonic()
     info = _TASK_FNS[name](ctx, task)
     _save_json(ctx.work / name / "done" / f"{task.prefix}.json", info)
+    if ctx.progress:
+        span = "" if task.end < 0 else f" bytes {task.start:,}-{task.end:,}"
+        print(f"dedup: {name} task {task.prefix} ({task.source}{span}) done in {time.monotonic() - t0:.1f}s",
+              file=sys.stderr, flush=True)
     return info
 
 
