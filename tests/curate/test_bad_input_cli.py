@@ -199,3 +199,15 @@ def test_dedup_shows_progress_per_task_not_only_per_phase(tmp_path, capsys):
     for phase in ("scan", "buckets", "write"):
         assert err.count(f"dedup: {phase} task ") == n_tasks
     assert "dedup: scan task 00001 (in.jsonl bytes " in err
+
+
+def test_run_with_dedup_steps_writes_the_final_output_in_the_requested_format(tmp_path):
+    inp = write_jsonl(tmp_path / "in.jsonl", [{"id": "a", "text": PROSE}, {"id": "b", "text": PROSE}])
+    cfg = tmp_path / "p.toml"
+    cfg.write_text('[[steps]]\ntype = "Normalize"\n[[steps]]\ntype = "ExactDedup"\n')
+    out = tmp_path / "o"
+    assert main(["run", "--config", str(cfg), "--input", str(inp), "--output", str(out), "--quiet",
+                 "--format", "jsonl.gz"]) == 0
+    assert [p.name for p in (out / "filtered" / "kept").iterdir()] == ["00000-in-00000.jsonl.gz"]
+    assert [p.name for p in (out / "kept").iterdir()] == ["00000-00000.jsonl.gz"]  # was .jsonl: --format ignored
+    assert [p.name for p in (out / "removed").iterdir()] == ["00000-00000.jsonl.gz"]

@@ -90,15 +90,15 @@ def execute_with_dedup(pipeline, args: argparse.Namespace) -> int:
         opts.update({k: v for k, v in o.items() if k != "near"})
         opts["near"] = opts["near"] or o.get("near", False)
     cfg = DedupConfig(**opts)
+    kw = dict(text_field=args.text_field, id_field=args.id_field, out_format=args.format,
+              max_shard_bytes=int(args.max_shard_mb * 1e6), progress=not args.quiet)  # as for the filtered parts
     if args.engine == "ray":
         from jpcurate.ray_engine import run_dedup_ray
 
-        stats = run_dedup_ray(inputs, out, cfg, address=getattr(args, "address", None), text_field=args.text_field,
-                              id_field=args.id_field, progress=not args.quiet)
+        stats = run_dedup_ray(inputs, out, cfg, address=getattr(args, "address", None), **kw)
     else:
         from jpcurate.dedup.local import run_dedup
 
-        stats = run_dedup(inputs, out, cfg, workers=args.workers, text_field=args.text_field,
-                          id_field=args.id_field, progress=not args.quiet)
+        stats = run_dedup(inputs, out, cfg, workers=args.workers, **kw)
     print(json.dumps({"output": str(out), **stats["documents"], "removed": stats["reasons"]}, ensure_ascii=False))
     return 0 if stats["documents"]["identity_holds"] else 1
