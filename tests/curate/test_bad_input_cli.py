@@ -211,3 +211,16 @@ def test_run_with_dedup_steps_writes_the_final_output_in_the_requested_format(tm
     assert [p.name for p in (out / "filtered" / "kept").iterdir()] == ["00000-in-00000.jsonl.gz"]
     assert [p.name for p in (out / "kept").iterdir()] == ["00000-00000.jsonl.gz"]  # was .jsonl: --format ignored
     assert [p.name for p in (out / "removed").iterdir()] == ["00000-00000.jsonl.gz"]
+
+
+def test_train_lm_reports_the_records_it_leaves_out_and_names_an_unreadable_file(tmp_path, capsys):
+    import gzip
+
+    recs = [{"id": str(i), "text": PROSE[i:]} for i in range(6)] + ['{"broken', {"id": "e", "text": ""}]
+    inp = write_jsonl(tmp_path / "in.jsonl", recs)
+    assert main(["train-lm", "--input", str(inp), "--output", str(tmp_path / "m.npz")]) == 0
+    assert "records left out: {'malformed': 1, 'empty': 1}" in capsys.readouterr().err
+    data = gzip.compress(inp.read_bytes())
+    (tmp_path / "cut.jsonl.gz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(SystemExit, match="train-lm: cannot read .*cut.jsonl.gz"):
+        main(["train-lm", "--input", str(tmp_path / "cut.jsonl.gz"), "--output", str(tmp_path / "m2.npz")])

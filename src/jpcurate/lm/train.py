@@ -11,6 +11,7 @@ percentiles used for buckets and thresholds.
 from __future__ import annotations
 
 import random
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -122,23 +123,35 @@ def calibrate(model: CharLM, texts: list[str]) -> None:
     model.meta["heldout_docs"] = len(ppl)
 
 
-def read_texts(paths: list[str], *, text_field: str = "text") -> list[str]:
+def read_texts(paths: list[str], *, text_field: str = "text", skipped: dict[str, int] | None = None) -> list[str]:
+    """Normalised non-empty texts; `skipped` counts the records left out ("malformed", "empty"). A file that
+    cannot be read to its end is an error naming it (a model from part of a corpus would pass unnoticed)."""
     from jpcurate.document import Document
     from jpcurate.readers import read_documents
 
     out = []
+    skipped = {} if skipped is None else skipped
     for p in paths:
-        for item in read_documents(p, text_field=text_field):
-            if isinstance(item, Document):
-                t = normalize_text(item.text)
+        try:
+            for item in read_documents(p, text_field=text_field):
+                t = normalize_text(item.text) if isinstance(item, Document) else None
                 if t:
                     out.append(t)
+                else:
+                    kind = "malformed" if t is None else "empty"
+                    skipped[kind] = skipped.get(kind, 0) + 1
+        except Exception as e:  # noqa: BLE001 - corrupt gzip/zstd/Parquet
+            raise SystemExit(f"train-lm: cannot read {p}: {e}") from None
     return out
 
 
 def train_from_files(paths: list[str | Path], *, text_field: str = "text", order: int = 5, heldout: float = 0.1,
                      max_docs: int = 0, seed: int = 0, prune_from: int = 0) -> CharLM:
-    texts = read_texts([str(p) for p in paths], text_field=text_field)
+    skipped: dict[str, int] = {}
+    texts = read_texts([str(p) for p in paths], text_field=text_field, skipped=skipped)
+    if skipped:
+        print(f"train-lm: records left out: {skipped} (malformed: bad JSON/UTF-8, missing or non-string text)",
+              file=sys.stderr)
     if max_docs:
         texts = texts[:max_docs]
     if len(texts) < 2:
