@@ -30,6 +30,17 @@ def histogram_bin(v: float) -> str:
     return f"2^{math.floor(math.log2(v))}"
 
 
+def quarantine_key(reason: str) -> str:
+    """The `quarantine_reasons` key of a quarantine reason: the kind, without the position or parser message."""
+    if reason.startswith("malformed JSON"):
+        return "malformed JSON"
+    if reason.startswith("invalid UTF-8"):
+        return "invalid UTF-8"
+    if reason.startswith("unreadable input"):
+        return "unreadable input file (rest of file skipped)"
+    return reason
+
+
 def _add_counts(a: dict[str, int], b: dict[str, int]) -> None:
     for k, v in b.items():
         a[k] = a.get(k, 0) + v
@@ -81,8 +92,7 @@ class Stats:
             del ex[EXAMPLES_PER_REASON:]
 
     def add_quarantine(self, reason: str) -> None:
-        key = reason.split(":", 1)[0] if reason.startswith("malformed JSON") else reason
-        key = "invalid UTF-8" if key.startswith("invalid UTF-8") else key
+        key = quarantine_key(reason)
         self.quarantine_reasons[key] = self.quarantine_reasons.get(key, 0) + 1
         self.quarantined += 1
         self.input += 1

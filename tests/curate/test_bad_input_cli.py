@@ -224,3 +224,12 @@ def test_train_lm_reports_the_records_it_leaves_out_and_names_an_unreadable_file
     (tmp_path / "cut.jsonl.gz").write_bytes(data[: len(data) // 2])
     with pytest.raises(SystemExit, match="train-lm: cannot read .*cut.jsonl.gz"):
         main(["train-lm", "--input", str(tmp_path / "cut.jsonl.gz"), "--output", str(tmp_path / "m2.npz")])
+
+
+def test_dedup_counts_quarantine_reasons_by_kind_as_filter_does(tmp_path):
+    inp = tmp_path / "in.jsonl"
+    inp.write_bytes(b'{"text": "\xff"}\n{"text": "ab\xfe"}\n{"text": \n[1\n' + json.dumps({"text": PROSE}).encode()
+                    + b"\n")
+    s = _dedup(tmp_path / "o", inp)
+    f = _filter(inp, tmp_path / "f")
+    assert s["quarantine_reasons"] == f["quarantine_reasons"] == {"invalid UTF-8": 2, "malformed JSON": 2}

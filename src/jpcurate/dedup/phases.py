@@ -366,7 +366,7 @@ def _dir_bytes(path: Path) -> int:
 
 def finish(ctx: Context, tasks: list[InputTask], report: dict) -> dict:
     """Merge the per-task counters, check the accounting identity, write clusters.parquet and stats.json."""
-    from jpcurate.stats import Stats
+    from jpcurate.stats import Stats, quarantine_key
 
     stats = Stats()
     for t in tasks:
@@ -382,8 +382,8 @@ def finish(ctx: Context, tasks: list[InputTask], report: dict) -> dict:
     for t in tasks:  # quarantine reasons, from the quarantine files
         for f in sorted((Path(ctx.out) / "quarantine").glob(f"{t.prefix}-*.jsonl")):
             for line in f.read_text(encoding="utf-8").splitlines():
-                stats.quarantine_reasons[json.loads(line)["reason"]] = stats.quarantine_reasons.get(
-                    json.loads(line)["reason"], 0) + 1
+                key = quarantine_key(json.loads(line)["reason"])  # the kinds `jpcurate filter` counts
+                stats.quarantine_reasons[key] = stats.quarantine_reasons.get(key, 0) + 1
     stats.check_identity()
     parts = [pq.read_table(ctx.work / "clusters" / f"{t.prefix}.parquet") for t in tasks]
     clusters = pa.concat_tables(parts) if parts else pa.table({"id": pa.array([], pa.string())})
