@@ -233,3 +233,18 @@ def test_dedup_counts_quarantine_reasons_by_kind_as_filter_does(tmp_path):
     s = _dedup(tmp_path / "o", inp)
     f = _filter(inp, tmp_path / "f")
     assert s["quarantine_reasons"] == f["quarantine_reasons"] == {"invalid UTF-8": 2, "malformed JSON": 2}
+
+
+def test_an_output_inside_the_input_directory_is_not_read_back_on_a_rerun(tmp_path):
+    """--input d --output d/out: the rerun (a resume) sees the same inputs, not its own kept/ parts as new ones."""
+    d = tmp_path / "d"
+    d.mkdir()
+    write_jsonl(d / "in.jsonl", [{"id": i, "text": PROSE} for i in "ab"])
+    first = _filter(d, d / "out")
+    again = _filter(d, d / "out")
+    assert first["documents"] == again["documents"] == {"input": 2, "kept": 2, "rejected": 0, "quarantined": 0,
+                                                        "identity_holds": True}
+    e = tmp_path / "e"
+    e.mkdir()
+    write_jsonl(e / "in.jsonl", [{"id": i, "text": PROSE} for i in "ab"])
+    assert _dedup(e / "out", e)["documents"]["input"] == _dedup(e / "out", e)["documents"]["input"] == 2

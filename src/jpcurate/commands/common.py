@@ -39,17 +39,21 @@ def add_run_options(p: argparse.ArgumentParser, *, need_input: bool = True) -> N
     p.add_argument("--address", default=None, help="Ray cluster address for --engine ray (auto, host:6379)")
 
 
-def expand_inputs(paths: list[str]) -> list[str]:
+def expand_inputs(paths: list[str], output: str | None = None) -> list[str]:
+    """The input files named, or found (sorted, recursively) under the directories named. Files under `output`
+    are left out, so `--input d --output d/out` does not read its own output back on a rerun."""
     from pathlib import Path
 
     from jpcurate.readers import JSONL_SUFFIXES, PARQUET_SUFFIXES, input_format
 
+    own = Path(output).resolve() if output else None
     out: list[str] = []
     for p in paths:
         path = Path(p)
         if path.is_dir():
             out += sorted(str(f) for f in path.rglob("*") if f.is_file()
-                          and f.name.lower().endswith(JSONL_SUFFIXES + PARQUET_SUFFIXES))
+                          and f.name.lower().endswith(JSONL_SUFFIXES + PARQUET_SUFFIXES)
+                          and not (own and f.resolve().is_relative_to(own)))
         elif not path.exists():
             raise SystemExit(f"input {p} does not exist")
         else:
@@ -83,7 +87,7 @@ def execute(pipeline, args: argparse.Namespace) -> int:
         import os
 
         os.environ["RAY_ADDRESS"] = args.address
-    stats = get_engine(args.engine)(pipeline, expand_inputs(args.input), options_from_args(args))
+    stats = get_engine(args.engine)(pipeline, expand_inputs(args.input, args.output), options_from_args(args))
     d = stats.to_dict()["documents"]
     print(json.dumps({"output": args.output, **d}, ensure_ascii=False))
     return 0 if d["identity_holds"] else 1

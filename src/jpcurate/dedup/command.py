@@ -45,7 +45,7 @@ def config_from_args(args: argparse.Namespace):
 def main(args: argparse.Namespace) -> int:
     from jpcurate.commands.common import expand_inputs
 
-    inputs = expand_inputs(args.input)
+    inputs = expand_inputs(args.input, args.output)
     try:
         config = config_from_args(args)
     except ValueError as e:  # an out-of-range option: the message names it

@@ -76,7 +76,7 @@ def execute_with_dedup(pipeline, args: argparse.Namespace) -> int:
     from jpcurate.pipeline import Pipeline
 
     doc_steps, corpus = split_pipeline(pipeline)
-    inputs = expand_inputs(args.input)
+    inputs = expand_inputs(args.input, args.output)
     out = Path(args.output)
     if doc_steps:
         filt = argparse.Namespace(**{**vars(args), "output": str(out / "filtered")})
