@@ -40,30 +40,11 @@ class Args:
     max_docs: int = 0  # 0: all
 
 
-def tokenisable(text, rejected: Counter) -> bool:
-    """A str that UTF-8 can encode; else counted in `rejected` (a null or numeric field, a lone surrogate)."""
-    if not isinstance(text, str):
-        rejected["non_string_text"] += 1
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        rejected["invalid_unicode"] += 1
-        return False
-    return True
-
-
-def tokenised(texts, tokenizer, batch: int, rejected: Counter, every: int = 100_000):
-    """Token ids of each text, tokenised `batch` at a time; a progress line every `every` documents. Documents
-    the tokenizer cannot take are counted in `rejected` and skipped (the batch is filtered only when it fails)."""
+def tokenised(texts, tokenizer, batch: int, every: int = 100_000):
+    """Token ids of each text, tokenised `batch` at a time; a progress line every `every` documents."""
     it, done, t0 = iter(texts), 0, time.perf_counter()
     while chunk := list(itertools.islice(it, batch)):
-        try:
-            ids = tokenizer(chunk, add_special_tokens=False)["input_ids"]
-        except TypeError:
-            good = [t for t in chunk if tokenisable(t, rejected)]
-            ids = tokenizer(good, add_special_tokens=False)["input_ids"] if good else []
-        yield from ids
+        yield from tokenizer(chunk, add_special_tokens=False)["input_ids"]
         done += len(chunk)
         if done // every != (done - len(chunk)) // every:
             print(f"  {done:,} documents ({done / (time.perf_counter() - t0):,.0f}/s)", file=sys.stderr, flush=True)
@@ -82,7 +63,7 @@ def main(args: Args) -> Path:
     rejected: Counter = Counter()
     texts = itertools.islice(iter_texts(args.input, key=args.text_key, rejected=rejected), args.max_docs or None)
     try:
-        meta = write_shards(tokenised(texts, tok, args.batch_docs, rejected), args.out_dir, vocab_size=len(tok),
+        meta = write_shards(tokenised(texts, tok, args.batch_docs), args.out_dir, vocab_size=len(tok),
                             eos_id=tok.eos_token_id, bos_id=tok.bos_token_id, shard_tokens=args.shard_tokens,
                             tokenizer=tokenizer_fingerprint(args.tokenizer))
     except ValueError as e:  # e.g. nothing to write: say what was rejected (a wrong --text_key rejects everything)

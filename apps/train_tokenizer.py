@@ -58,27 +58,11 @@ def check_args(args: Args) -> None:
         raise ValueError(f"--max_docs must be >= 0 (0: all), got {args.max_docs}")
 
 
-def usable(texts, rejected: Counter):
-    """The texts SentencePiece can train on; a null or numeric text or a lone surrogate is counted in `rejected`."""
-    for text in texts:
-        reason = None if isinstance(text, str) else "non_string_text"
-        if reason is None:
-            try:
-                text.encode("utf-8")
-            except UnicodeEncodeError:
-                reason = "invalid_unicode"
-        if reason:
-            rejected[reason] += 1
-        else:
-            yield text
-
-
 def main(args: Args) -> Path:
     check_args(args)
     rejected: Counter = Counter()
-    en = list(usable(iter_texts(args.held_out_en, key=args.text_key, rejected=rejected), rejected))  # bad path: now
-    docs = list(itertools.islice(usable(iter_texts(args.input, key=args.text_key, rejected=rejected), rejected),
-                                 args.max_docs or None))
+    en = list(iter_texts(args.held_out_en, key=args.text_key, rejected=rejected))  # a bad path fails early
+    docs = list(itertools.islice(iter_texts(args.input, key=args.text_key, rejected=rejected), args.max_docs or None))
     if len(docs) <= args.held_out_docs:
         seen = f" ({sum(rejected.values())} rejected: {dict(sorted(rejected.items()))})" if rejected else ""
         raise ValueError(f"{len(docs)} documents{seen}: need more than held_out_docs={args.held_out_docs}")

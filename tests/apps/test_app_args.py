@@ -89,8 +89,8 @@ def test_prepare_data_counts_untokenisable_documents(tmp_path, tiny_run, capsys)
     app = load_app("prepare_data")
     out = app.main(app.Args(input=[str(src)], tokenizer=str(tiny_run[0]), out_dir=str(tmp_path / "s"), batch_docs=8))
     assert TokenSource(out).meta["num_docs"] == 2
-    assert ("5 documents rejected (invalid_unicode=1, malformed_json=1, missing_text_field=1, non_string_text=2)"
-            in capsys.readouterr().out)
+    assert ("5 documents rejected (invalid_unicode=1, malformed_json=1, missing_text_field=1, non_string_text=1, "
+            "null_text=1)" in capsys.readouterr().out)
 
 
 def test_train_tokenizer_counts_untrainable_documents(tmp_path, data_dir):
@@ -103,4 +103,5 @@ def test_train_tokenizer_counts_untrainable_documents(tmp_path, data_dir):
     app = load_app("train_tokenizer")
     out = app.main(app.Args(input=[str(src)], out_dir=str(tmp_path / "tok"), vocab_size=2000, held_out_docs=5))
     report = json.loads((out / "report.json").read_text())
-    assert report["train_docs"] == 115 and report["rejected_docs"] == {"invalid_unicode": 1, "non_string_text": 2}
+    assert report["train_docs"] == 115 and report["rejected_docs"] == {"invalid_unicode": 1, "non_string_text": 1,
+                                                               "null_text": 1}

@@ -1,10 +1,10 @@
 """Reading curated documents: JSONL (plain, .gz, .zst) or Parquet files, or directories of them (jpcurate's
 output parts). Hidden files (a writer's unfinished `.name.tmp`) are skipped.
 
-A record that cannot give a text (a line that is not JSON or not an object, a missing field, a null Parquet
-value) is counted under its reason in the caller's `rejected` counter and skipped; without a counter it is an
-error naming file and line. Bytes that are not UTF-8 are kept as lone surrogates (surrogateescape), so the caller
-sees and counts them as invalid Unicode instead of the whole file failing to decode."""
+A record that cannot give a text (a line that is not JSON or not an object, a missing field, a null, a value that
+is not a string, text that is not valid Unicode) is counted under its reason in the caller's `rejected` counter
+and skipped; without a counter it is an error naming file and line. Bytes that are not UTF-8 are read as lone
+surrogates (surrogateescape), so only their record is rejected (invalid_unicode), not the rest of the file."""
 
 from __future__ import annotations
 
@@ -51,24 +51,33 @@ def _lines(path: Path) -> Iterator[str]:
             yield from f
 
 
-def iter_texts(paths: list[str | Path], *, key: str = "text", rejected: Counter | None = None) -> Iterator:
-    """Every document's `key` field, in file order. A record that gives none is counted in `rejected` (reasons
-    malformed_json, not_an_object, missing_text_field, null_text) or, without a counter, is an error naming file
-    and line. The values are yielded as stored: the caller checks that they are strings."""
+def iter_texts(paths: list[str | Path], *, key: str = "text", rejected: Counter | None = None) -> Iterator[str]:
+    """Every document's `key` field, in file order: valid Unicode strings only. A record that gives none is counted
+    in `rejected` (reasons malformed_json, not_an_object, missing_text_field, null_text, non_string_text,
+    invalid_unicode) or, without a counter, is an error naming file and line."""
 
     def reject(reason: str, where: str, error: type[Exception] = ValueError) -> None:
         if rejected is None:
-            raise error(where)
+            raise error(f"{where}: {reason.replace('_', ' ')}")
         rejected[reason] += 1
+
+    def checked(text, where: str) -> bool:
+        if text is None or not isinstance(text, str):
+            reject("null_text" if text is None else "non_string_text", where)
+            return False
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            reject("invalid_unicode", where)
+            return False
+        return True
 
     for path in document_files(paths):
         if path.name.endswith(".parquet"):
             import pyarrow.parquet as pq
 
-            for t in pq.read_table(path, columns=[key]).column(key).to_pylist():
-                if t is None:
-                    reject("null_text", f"{path}: a null {key!r} value")
-                else:
+            for i, t in enumerate(pq.read_table(path, columns=[key]).column(key).to_pylist()):
+                if checked(t, f"{path}: row {i} {key!r}"):
                     yield t
             continue
         for n, line in enumerate(_lines(path), 1):
@@ -77,12 +86,11 @@ def iter_texts(paths: list[str | Path], *, key: str = "text", rejected: Counter 
             try:
                 rec = json.loads(line)
             except json.JSONDecodeError as e:
-                reject("malformed_json", f"{path}:{n}: not JSON ({e})")
+                reject("malformed_json", f"{path}:{n}: {e}")
                 continue
             if not isinstance(rec, dict):
-                reject("not_an_object", f"{path}:{n}: a JSON {type(rec).__name__}, not an object")
+                reject("not_an_object", f"{path}:{n}: a JSON {type(rec).__name__}")
             elif key not in rec:
-                reject("missing_text_field", f"{path}:{n}: record has no {key!r} field (keys: {sorted(rec)[:8]})",
-                       KeyError)
-            else:
+                reject("missing_text_field", f"{path}:{n}: no {key!r} in keys {sorted(rec)[:8]}", KeyError)
+            elif checked(rec[key], f"{path}:{n}: {key!r}"):
                 yield rec[key]

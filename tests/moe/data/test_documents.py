@@ -30,7 +30,7 @@ def test_every_format_and_directory_order(tmp_path):
     rejected = Counter()
     assert list(iter_texts([d], rejected=rejected)) == ["一", "二", "三", "四", "五", "六"]
     assert rejected == {"null_text": 1}
-    with pytest.raises(ValueError, match=r"d-00000.parquet: a null 'text' value"):
+    with pytest.raises(ValueError, match=r"d-00000.parquet: row 1 'text': null text"):
         list(iter_texts([d]))
 
 
@@ -44,21 +44,25 @@ def test_bad_paths_and_records(tmp_path):
     with pytest.raises(ValueError, match="unsupported document file"):
         document_files([tmp_path / "x.csv"])
     (tmp_path / "r.jsonl").write_text('{"text": "ok"}\n{"body": "no text"}\n')
-    with pytest.raises(KeyError, match=r"r.jsonl:2: record has no 'text' field"):
+    with pytest.raises(KeyError, match=r"r.jsonl:2: no 'text' in keys \['body'\]: missing text field"):
         list(iter_texts([tmp_path / "r.jsonl"]))
 
 
 def test_malformed_records_are_counted_or_named(tmp_path):
     """Every kind of unusable line is counted under its reason with a counter, an error naming file:line
-    without one; bytes that are not UTF-8 reach the caller as lone surrogates instead of stopping the file."""
+    without one; bytes that are not UTF-8 reject their record only, not the rest of the file."""
     f = tmp_path / "m.jsonl"
-    f.write_bytes(b'{"text": "a"}\n{not json\n[1, 2]\n{"body": 1}\n{"text": "b\xff"}\n{"text": null}\n')
+    f.write_bytes(b'{"text": "a"}\n{not json\n[1, 2]\n{"body": 1}\n{"text": "b\xff"}\n{"text": null}\n'
+                  b'{"text": 5}\n{"text": "\\ud800"}\n{"text": "c"}\n')
     rejected = Counter()
     texts = list(iter_texts([f], rejected=rejected))
-    assert texts == ["a", "b\udcff", None]  # the caller counts the surrogate and the null (apps/prepare_data)
-    assert rejected == {"malformed_json": 1, "not_an_object": 1, "missing_text_field": 1}
-    with pytest.raises(ValueError, match=r"m.jsonl:2: not JSON"):
+    assert texts == ["a", "c"]
+    assert rejected == {"malformed_json": 1, "not_an_object": 1, "missing_text_field": 1, "invalid_unicode": 2,
+                        "null_text": 1, "non_string_text": 1}
+    with pytest.raises(ValueError, match=r"m.jsonl:2: .*malformed json"):
         list(iter_texts([f]))
-    f.write_bytes(b'[1, 2]\n')
-    with pytest.raises(ValueError, match=r"m.jsonl:1: a JSON list, not an object"):
-        list(iter_texts([f]))
+    for n, (line, reason) in enumerate([(b'[1, 2]', "a JSON list: not an object"), (b'{"text": 5}', "non string text"),
+                                        (b'{"text": "b\xff"}', "invalid unicode")], 1):
+        f.write_bytes(b'{"text": "a"}\n' * n + line + b"\n")
+        with pytest.raises(ValueError, match=rf"m.jsonl:{n + 1}: .*{reason}"):
+            list(iter_texts([f]))
