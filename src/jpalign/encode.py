@@ -100,6 +100,9 @@ def truncate(example: Encoded, *, max_length: int | None, max_prompt_length: int
     (a cut response loses its EOS: it was not finished). Raises DataError("prompt_too_long") when no response
     token would remain. The result's `truncated` names the parts that were cut.
     """
+    if (max_length is not None and max_length < 2) or (max_prompt_length is not None and max_prompt_length < 1):
+        raise ValueError(f"max_length must be >= 2 and max_prompt_length >= 1 (a prompt and a response token), got "
+                         f"{max_length} and {max_prompt_length}")  # a setting error: not a per-example drop
     p = example.prompt_length
     ids, labels = example.input_ids, example.labels
     cut = list(example.truncated)

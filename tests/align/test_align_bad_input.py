@@ -113,3 +113,11 @@ def test_num_items_must_be_positive(num_items):
         sft_loss(hidden @ weight.t(), labels, num_items=num_items)
     with pytest.raises(ValueError, match="num_items must be > 0"):
         fused_sft_loss(hidden, weight, labels, num_items=num_items)
+
+
+@pytest.mark.parametrize("limits", [dict(max_length=0), dict(max_length=1), dict(max_prompt_length=0)])
+def test_impossible_length_limits_are_a_setting_error_not_every_example_dropped(tokenizer, limits):
+    """max_length 0 used to drop every example as prompt_too_long: counted, but the run learned nothing."""
+    conv = [{"role": "user", "content": "こんにちは"}, {"role": "assistant", "content": "はい。"}]
+    with pytest.raises(ValueError, match="max_length must be >= 2"):
+        encode_dataset(tokenizer, [conv], LLAMA2_JA, **limits)
