@@ -4,11 +4,17 @@ The cache stores, per pair, the summed response log-probs and the response token
 available (summed for DPO sigmoid/hinge/robust, averaged for IPO). It is keyed by a fingerprint of the pairs'
 token ids and a caller-given model tag: loading it for other data or another reference model is an error, not a
 silent reuse (TRL's old bug of evaluating with the trained policy as reference).
+
+The pass is long for a large preference set, so it prints progress and, through `cached_reference_logps`, keeps
+a partial file (`<cache>.partial`, the pairs scored so far) that a rerun after a kill continues from: no pair is
+scored twice, and the result equals an uninterrupted pass.
 """
 
 from __future__ import annotations
 
 import hashlib
+import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,16 +75,45 @@ class ReferenceLogps:
         return cls(**state, fingerprint=found)
 
 
+def _load_partial(path: Path | None, expected: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(sums (2, n), counts (2, n)) of the first n pairs from a partial file of this very pass, else empty."""
+    empty = torch.zeros(2, 0), torch.zeros(2, 0, dtype=torch.long)
+    if path is None or not path.exists():
+        return empty
+    try:
+        state = torch.load(path, weights_only=True)
+        found = bytes(state["fingerprint"].tolist()).decode()
+    except Exception:  # a partial file is only ever a speed-up: an unreadable one is recomputed
+        return empty
+    return (state["sums"], state["counts"]) if found == expected else empty
+
+
+def _save_partial(path: Path, sums: torch.Tensor, counts: torch.Tensor, fp: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({"sums": sums, "counts": counts, "fingerprint": torch.tensor(list(fp.encode()), dtype=torch.uint8)},
+               tmp)
+    tmp.replace(path)  # atomic: a kill leaves the previous partial state, never a torn one
+
+
 def precompute_reference_logps(forward: Forward, pairs: list[EncodedPair], *, pad_token_id: int, model_tag: str,
-                               batch_size: int = 8, chunk_size: int | None = None) -> ReferenceLogps:
-    """Run the reference `forward` over the pairs in batches under inference mode; keep sums and counts."""
+                               batch_size: int = 8, chunk_size: int | None = None, partial: str | Path | None = None,
+                               save_every_s: float = 60.0, progress_every_s: float = 30.0) -> ReferenceLogps:
+    """Run the reference `forward` over the pairs in batches under inference mode; keep sums and counts.
+
+    With `partial` (a file path), the pairs scored so far are saved there every `save_every_s` seconds and a
+    matching partial file is continued from. A progress line goes to stderr every `progress_every_s` seconds
+    (0: none)."""
     if not pairs:
         raise ValueError("no preference pairs to score (were they all dropped? see the DropReport)")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    sums, counts = [], []
+    fp = fingerprint(pairs, model_tag)
+    partial = Path(partial) if partial is not None else None
+    done_s, done_n = _load_partial(partial, fp)
+    sums, counts, first = [done_s], [done_n], done_s.shape[1]
+    t0 = last_save = last_print = time.perf_counter()
     with torch.inference_mode():
-        for start in range(0, len(pairs), batch_size):
+        for start in range(first, len(pairs), batch_size):
             chunk = pairs[start : start + batch_size]
             batch = collate_pairs(chunk, pad_token_id)
             labels = shift_labels(batch["labels"])
@@ -91,20 +126,34 @@ def precompute_reference_logps(forward: Forward, pairs: list[EncodedPair], *, pa
             n = (labels != IGNORE_INDEX).sum(-1)
             sums.append(torch.stack([logps[:b], logps[b:]]).float().cpu())  # (2, b)
             counts.append(torch.stack([n[:b], n[b:]]).cpu())
+            now, done = time.perf_counter(), start + b
+            if partial is not None and now - last_save >= save_every_s and done < len(pairs):
+                sums, counts = [torch.cat(sums, 1)], [torch.cat(counts, 1)]
+                _save_partial(partial, sums[0], counts[0], fp)
+                last_save = now
+            if progress_every_s and (now - last_print >= progress_every_s or done == len(pairs)):
+                rate = (done - first) / max(now - t0, 1e-9)
+                print(f"reference log-probs: {done:,}/{len(pairs):,} pairs ({rate:,.1f} pairs/s"
+                      f"{f', resumed at {first:,}' if first else ''})", file=sys.stderr, flush=True)
+                last_print = now
     s, n = torch.cat(sums, 1), torch.cat(counts, 1)
-    return ReferenceLogps(s[0].clone(), s[1].clone(), n[0].clone(), n[1].clone(), fingerprint(pairs, model_tag))
+    return ReferenceLogps(s[0].clone(), s[1].clone(), n[0].clone(), n[1].clone(), fp)
 
 
 def cached_reference_logps(path: str | Path, forward: Forward, pairs: list[EncodedPair], *, pad_token_id: int,
                            model_tag: str, **kwargs) -> ReferenceLogps:
-    """Load the cache at `path` when it matches these pairs and model tag, else compute it and save it there."""
+    """Load the cache at `path` when it matches these pairs and model tag, else compute it and save it there
+    (continuing from `<path>.partial` when a killed run left one)."""
     path = Path(path)
     expected = fingerprint(pairs, model_tag)
     if path.exists():
         return ReferenceLogps.load(path, expected_fingerprint=expected)
-    ref = precompute_reference_logps(forward, pairs, pad_token_id=pad_token_id, model_tag=model_tag, **kwargs)
     path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    ref = precompute_reference_logps(forward, pairs, pad_token_id=pad_token_id, model_tag=model_tag,
+                                     partial=partial, **kwargs)
     tmp = path.with_suffix(path.suffix + ".tmp")
     ref.save(tmp)
     tmp.replace(path)  # atomic: a killed run never leaves a half-written cache
+    partial.unlink(missing_ok=True)
     return ref

@@ -32,3 +32,41 @@ def test_no_pairs_or_zero_batch_is_a_clear_error(pairs, tokenizer):
         precompute_reference_logps(_forward, [], pad_token_id=pad_id(tokenizer), model_tag="m")
     with pytest.raises(ValueError, match="batch_size must be >= 1"):
         precompute_reference_logps(_forward, pairs, pad_token_id=pad_id(tokenizer), model_tag="m", batch_size=0)
+
+
+def test_a_killed_reference_pass_resumes_where_it_stopped(tmp_path, tokenizer, capsys):
+    """A pass killed after 3 batches leaves `<cache>.partial`; the rerun scores only the remaining pairs, shows
+    progress, and its cache equals an uninterrupted pass bit for bit."""
+    records = [{"prompt": f"質問{i}", "chosen": "はい。" * (1 + i % 3), "rejected": "いいえ。"} for i in range(10)]
+    pairs, _ = encode_pairs(tokenizer, records, INSTRUCTION_JA)
+    seen = []
+
+    def counting(batch, fail_after=None):
+        seen.append(batch["input_ids"].shape[0] // 2)
+        if fail_after is not None and len(seen) > fail_after:
+            raise KeyboardInterrupt  # the kill
+        return _forward(batch)
+
+    kw = dict(pad_token_id=pad_id(tokenizer), model_tag="m", batch_size=3, save_every_s=0, progress_every_s=1e-9)
+    whole = precompute_reference_logps(counting, pairs, **kw)
+    cache = tmp_path / "ref.pt"
+    seen.clear()
+    with pytest.raises(KeyboardInterrupt):
+        cached_reference_logps(cache, lambda b: counting(b, fail_after=3), pairs, **kw)
+    assert not cache.exists() and (tmp_path / "ref.pt.partial").exists()
+    seen.clear()
+    capsys.readouterr()
+    ref = cached_reference_logps(cache, counting, pairs, **kw)
+    assert seen == [1]  # pairs 9..9 only: 3 batches of 3 were kept
+    assert "reference log-probs: 10/10 pairs" in capsys.readouterr().err
+    for k in ("chosen_sum", "rejected_sum", "chosen_count", "rejected_count"):
+        assert torch.equal(getattr(ref, k), getattr(whole, k)), k
+    assert not (tmp_path / "ref.pt.partial").exists()
+    other = encode_pairs(tokenizer, records[:9], INSTRUCTION_JA)[0]  # a partial file of other pairs is not used
+    seen.clear()
+    with pytest.raises(KeyboardInterrupt):
+        cached_reference_logps(tmp_path / "b.pt", lambda b: counting(b, fail_after=2), other, **kw)
+    assert (tmp_path / "b.pt.partial").exists()
+    seen.clear()
+    cached_reference_logps(tmp_path / "b.pt", counting, pairs, **kw)
+    assert sum(seen) == 10
