@@ -55,6 +55,13 @@ def _estimate_bytes(model: torch.nn.Module, optimizer: torch.optim.Optimizer) ->
     return model_bytes + 2 * 4 * sum(p.numel() for p in model.parameters())
 
 
+def _is_disk_full(e: BaseException) -> bool:
+    """ENOSPC, raised directly or by any rank inside DCP's CheckpointException (failures: rank -> (error, tb))."""
+    if isinstance(e, CheckpointException):
+        return any(_is_disk_full(f[0] if isinstance(f, tuple) else f) for f in e.failures.values())
+    return isinstance(e, OSError) and e.errno == errno.ENOSPC
+
+
 def _rng_state() -> dict:
     state = {"torch": torch.get_rng_state(), "python": list(random.getstate()[1]), "python_pos": random.getstate()[2]}
     if torch.cuda.is_available():
@@ -150,10 +157,10 @@ class CheckpointManager:
         barrier()
         try:
             self._write(tmp, state, model, optimizer, scheduler)
-        except OSError as e:
+        except (OSError, CheckpointException) as e:  # DCP wraps its writers' errors in a CheckpointException
             if self.rank == 0:
                 shutil.rmtree(tmp, ignore_errors=True)
-            if e.errno == errno.ENOSPC:
+            if _is_disk_full(e):
                 raise DiskFullError(f"disk full while writing {tmp}; removed it, the previous checkpoint is intact. "
                                     "Free space, then rerun to resume.") from e
             raise

@@ -155,3 +155,22 @@ def test_model_weights_alone_load_from_a_training_checkpoint(tmp_path):
     for a, b in zip(model.parameters(), fresh.parameters()):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
     assert checkpoint_model_config(path) == {"hidden": 8}
+
+
+def test_disk_full_inside_dcp_is_a_disk_full_error(tmp_path, monkeypatch):
+    """A real ENOSPC in DCP's file writer reaches save() wrapped in a CheckpointException (a BaseException): it
+    must still become a DiskFullError with the partial directory removed."""
+    import torch.distributed.checkpoint.filesystem as dcp_fs
+
+    model, opt, sched = setup()
+    mgr = CheckpointManager(tmp_path, fingerprint=FP)
+    mgr.save(TrainState(step=1), model, opt, sched)
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(dcp_fs, "_write_item", full)
+    with pytest.raises(DiskFullError, match="disk full while writing"):
+        mgr.save(TrainState(step=2), model, opt, sched)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["step-00000001"]
+
