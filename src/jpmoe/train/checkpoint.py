@@ -99,13 +99,15 @@ class CheckpointManager:
             return "no DCP .metadata"
         if not (path / "trainer.pt").is_file():
             return "no trainer.pt"
-        missing = [r for r in range(self.world_size) if not (path / f"rng-rank{r}.pt").is_file()]
-        if missing:
-            return f"no RNG state for ranks {missing}"
         try:
-            json.loads((path / "state.json").read_text())
+            record = json.loads((path / "state.json").read_text())
         except (OSError, ValueError) as e:
             return f"state.json unreadable ({e})"
+        # the ranks that wrote it (a run may resume on another world size); older checkpoints lack the field
+        saved_world = record.get("world_size", self.world_size) if isinstance(record, dict) else self.world_size
+        missing = [r for r in range(saved_world) if not (path / f"rng-rank{r}.pt").is_file()]
+        if missing:
+            return f"no RNG state for ranks {missing}"
         return None
 
     def checkpoints(self) -> list[Path]:
@@ -183,7 +185,7 @@ class CheckpointManager:
             torch.save({"scheduler": scheduler.state_dict()}, tmp / "trainer.pt")
         barrier()
         if self.rank == 0:
-            record = {**state.__dict__, "fingerprint": self.fingerprint}
+            record = {**state.__dict__, "world_size": self.world_size, "fingerprint": self.fingerprint}
             (tmp / "state.json").write_text(json.dumps(record, indent=2) + "\n")
 
     # ---- loading -------------------------------------------------------------------------------------------
@@ -212,8 +214,11 @@ class CheckpointManager:
             dcp.load(sd, checkpoint_id=str(path))
         set_state_dict(model, optimizer, model_state_dict=sd["model"], optim_state_dict=sd["optim"])
         scheduler.load_state_dict(torch.load(path / "trainer.pt", weights_only=True)["scheduler"])
-        if restore_rng:
-            _set_rng_state(torch.load(path / f"rng-rank{self.rank}.pt", weights_only=True))
+        rng = path / f"rng-rank{self.rank}.pt"
+        if restore_rng and rng.is_file():
+            _set_rng_state(torch.load(rng, weights_only=True))
+        elif restore_rng:  # this rank did not exist when it was saved: weights, optimiser and data position resume
+            warnings.warn(f"{path} was saved by fewer ranks; rank {self.rank} keeps its seeded RNG", stacklevel=2)
         record = json.loads((path / "state.json").read_text())
         return TrainState(step=record["step"], samples=record["samples"], stage=record["stage"],
                           spikes=record.get("spikes", 0), extra=record.get("extra", {}))

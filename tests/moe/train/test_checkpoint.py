@@ -174,3 +174,17 @@ def test_disk_full_inside_dcp_is_a_disk_full_error(tmp_path, monkeypatch):
         mgr.save(TrainState(step=2), model, opt, sched)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["step-00000001"]
 
+
+def test_resume_on_more_ranks_finds_the_checkpoint(tmp_path):
+    """A checkpoint written by 1 rank is complete for a run resuming on 2 ranks (DCP reshards); it used to be
+    'damaged' (no rng-rank1.pt), so the run silently started over from step 0."""
+    model, opt, sched = setup()
+    train(model, opt, sched, 2)
+    saved = CheckpointManager(tmp_path, fingerprint=FP).save(TrainState(step=2, samples=16), model, opt, sched)
+    model2, opt2, sched2 = setup(seed=1)
+    path, state = CheckpointManager(tmp_path, fingerprint=FP, world_size=2).load_latest(model2, opt2, sched2)
+    assert (path, state.step, state.samples) == (saved, 2, 16)
+    for a, b in zip(model.parameters(), model2.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    with pytest.warns(UserWarning, match="saved by fewer ranks"):
+        CheckpointManager(tmp_path, fingerprint=FP, rank=1, world_size=2).load(saved, model2, opt2, sched2)
