@@ -232,11 +232,15 @@ def main(args: Args) -> Path:
 
 
 def after_step(args, state, result, total, ckpt, model, optimizer, scheduler, spikes, monitor, tokenizer, dist):
-    """Spike bookkeeping (and rollback), checkpoint, sample generations."""
+    """Spike bookkeeping (and rollback), sample generations, checkpoint."""
     if result["skipped"]:
         state.spikes += 1
         if args.spike_rollback and state.spikes >= args.spike_rollback and ckpt.latest() is not None:
             rollback(ckpt, model, optimizer, scheduler, spikes, state, dist.is_main)
+    # samples before the checkpoint: a kill between the two re-runs the step (and its samples) on resume
+    if args.sample_every and (state.step % args.sample_every == 0 or state.step == total):
+        outs = greedy_continuations(model, tokenizer, list(SAMPLE_PROMPTS), max_new_tokens=args.sample_tokens)
+        monitor.samples(state.step, outs)
     if state.step % args.ckpt_every == 0 or state.step == total:
         state.spikes = 0
         state.extra = {"spikes": spikes.state_dict()}
@@ -244,9 +248,6 @@ def after_step(args, state, result, total, ckpt, model, optimizer, scheduler, sp
             ckpt.save(state, model, optimizer, scheduler)
         except DiskFullError as e:  # every rank gets the same verdict; stop cleanly, resume later
             raise SystemExit(f"stopped at step {state.step}: {e}") from e
-    if args.sample_every and (state.step % args.sample_every == 0 or state.step == total):
-        outs = greedy_continuations(model, tokenizer, list(SAMPLE_PROMPTS), max_new_tokens=args.sample_tokens)
-        monitor.samples(state.step, outs)
 
 
 def rollback(ckpt, model, optimizer, scheduler, spikes, state: TrainState, is_main: bool) -> None:

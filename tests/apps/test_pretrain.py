@@ -193,3 +193,25 @@ def test_full_disk_stops_cleanly_and_the_run_resumes(tiny_run, tmp_path, monkeyp
     monkeypatch.undo()
     app.main(args_for(app, tiny_run, run, max_steps=6, ckpt_every=2, sample_every=0))  # space freed: resumes at 2
     assert [r["step"] for r in read_metrics(run / "metrics.jsonl")] == list(range(1, 7))
+
+
+def test_kill_between_checkpoint_and_samples_loses_no_sample_lines(tiny_run, tmp_path, monkeypatch):
+    """A kill right after the step-4 checkpoint's samples (or save) must not lose step 4's samples on resume:
+    they are written before the checkpoint, so either both exist or the resume redoes the step."""
+    app = load_app("pretrain")
+    real, calls = app.greedy_continuations, {"n": 0}
+
+    def killed_at_second(*a, **kw):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt("killed")
+        return real(*a, **kw)
+
+    run = tmp_path / "run"
+    monkeypatch.setattr(app, "greedy_continuations", killed_at_second)
+    with pytest.raises(KeyboardInterrupt):
+        app.main(args_for(app, tiny_run, run, max_steps=6))
+    monkeypatch.setattr(app, "greedy_continuations", real)
+    app.main(args_for(app, tiny_run, run, max_steps=6))
+    steps = [json.loads(line)["step"] for line in (run / "samples.jsonl").read_text().splitlines()]
+    assert steps == [2] * 5 + [4] * 5 + [6] * 5
