@@ -63,7 +63,7 @@ def _stage(i: int, raw: dict, sources: dict[str, Path], where: str) -> Stage:
         raise ValueError(f"{where}: stage {name!r} names source(s) {missing} not listed in [sources] "
                          f"(known: {sorted(sources)})")
     for src, w in weights.items():
-        if not isinstance(w, int | float) or w < 0:
+        if not isinstance(w, int | float) or isinstance(w, bool) or not math.isfinite(w) or w < 0:  # nan passed
             raise ValueError(f"{where}: stage {name!r} weight of {src!r} must be a number >= 0, got {w!r}")
     total = sum(weights.values())
     if abs(total - 1.0) > WEIGHT_TOLERANCE:
@@ -78,9 +78,13 @@ def parse_mixture(spec: dict, *, base_dir: Path, where: str = "mixture") -> Mixt
         raise ValueError(f"{where}: unknown top-level keys {sorted(unknown)}; allowed: sources, stages")
     if not spec.get("sources"):
         raise ValueError(f"{where}: no [sources] table")
+    if not isinstance(spec["sources"], dict) or not all(isinstance(v, str) for v in spec["sources"].values()):
+        raise ValueError(f"{where}: [sources] must map names to shard directories (strings), got {spec['sources']!r}")
     sources = {name: (base_dir / path).resolve() for name, path in spec["sources"].items()}
     if not spec.get("stages"):
         raise ValueError(f"{where}: no [[stages]]")
+    if not isinstance(spec["stages"], list) or not all(isinstance(st, dict) for st in spec["stages"]):
+        raise ValueError(f"{where}: [[stages]] must be an array of tables, got {spec['stages']!r}")
     stages = tuple(_stage(i, raw, sources, where) for i, raw in enumerate(spec["stages"]))
     for name in sorted(sources):
         if not (sources[name] / "meta.json").is_file():

@@ -48,10 +48,25 @@ weights = { a = 0.0, b = 1.0 }
     ('[[stages]]\ntokens = 10\n', "needs a `weights` table"),
     ('[[stages]]\ntokens = 10\nweights = { a = 1.0 }\nweight = 3\n', r"unknown keys \['weight'\]"),
     ('', "no \\[\\[stages\\]\\]"),
+    ('[[stages]]\ntokens = 10\nweights = { a = nan, b = 1.0 }\n', "weight of 'a' must be a number >= 0, got nan"),
+    ('[[stages]]\ntokens = 10\nweights = { a = true }\n', "weight of 'a' must be a number"),
 ])
 def test_bad_specs_are_clear_errors(spec_dir, body, match):
     with pytest.raises(ValueError, match=match):
         load_mixture(write(spec_dir, body))
+
+
+def test_sources_and_stages_of_the_wrong_type(spec_dir):
+    path = spec_dir / "mix.toml"
+    path.write_text('sources = "a"\n[[stages]]\ntokens = 8\nweights = { a = 1.0 }\n')
+    with pytest.raises(ValueError, match="must map names to shard directories"):
+        load_mixture(path)
+    path.write_text('[sources]\na = 3\n[[stages]]\ntokens = 8\nweights = { a = 1.0 }\n')
+    with pytest.raises(ValueError, match="must map names to shard directories"):
+        load_mixture(path)
+    path.write_text('stages = [3]\n[sources]\na = "a"\n')
+    with pytest.raises(ValueError, match="must be an array of tables"):
+        load_mixture(path)
 
 
 def test_missing_source_directory(spec_dir):
