@@ -89,13 +89,22 @@ class TokenSource:
         meta_path = self.path / META
         if not meta_path.is_file():
             raise FileNotFoundError(f"{self.path} is not a token-shard directory (no {META}); run apps/prepare_data.py")
-        self.meta = json.loads(meta_path.read_text())
-        self.shards = [np.memmap(self.path / s["file"], dtype=self.meta["dtype"], mode="r")
-                       for s in self.meta["shards"]]
-        for shard, info in zip(self.shards, self.meta["shards"]):
-            if len(shard) != info["tokens"]:
-                raise ValueError(f"{self.path / info['file']}: {len(shard)} tokens, meta.json says {info['tokens']}")
+        try:
+            self.meta = json.loads(meta_path.read_text())
+            dtype, infos, _ = np.dtype(self.meta["dtype"]), self.meta["shards"], int(self.meta["vocab_size"])
+            files = [(self.path / info["file"], info["tokens"]) for info in infos]
+        except (ValueError, KeyError, TypeError) as e:
+            raise ValueError(f"{meta_path}: not a valid token-shard meta.json ({type(e).__name__}: {e})") from e
+        self.shards = []
+        for file, tokens in files:
+            size = file.stat().st_size if file.is_file() else None
+            if size is None or size != tokens * dtype.itemsize:  # also a truncated file np.memmap cannot map
+                raise ValueError(f"{file}: {'missing' if size is None else f'{size} bytes'}, meta.json says {tokens} "
+                                 f"{dtype.name} tokens ({tokens * dtype.itemsize} bytes)")
+            self.shards.append(np.memmap(file, dtype=dtype, mode="r"))
         self.offsets = np.cumsum([0] + [len(s) for s in self.shards])
+        if not len(self):
+            raise ValueError(f"{meta_path}: the source holds no tokens")
 
     def __len__(self) -> int:
         return int(self.offsets[-1])
@@ -120,4 +129,7 @@ class TokenSource:
             out[done:done + take] = self.shards[k][local:local + take]
             done += take
             pos = (pos + take) % len(self)
+        if out.max() >= self.vocab_size:  # else an embedding lookup fails mid-run (a device assert on CUDA)
+            raise ValueError(f"{self.path}: token id {int(out.max())} at stream offsets [{start}, {start + length}) "
+                             f"is >= vocab_size {self.vocab_size} (meta.json); the shards are damaged or mislabelled")
         return out

@@ -60,3 +60,26 @@ def test_bad_inputs(tmp_path):
     (tmp_path / "c/meta.json").write_text(json.dumps(meta))
     with pytest.raises(ValueError, match="meta.json says 7"):
         TokenSource(tmp_path / "c")
+
+
+def test_damaged_shards_are_errors_naming_the_file(tmp_path):
+    """A truncated or empty .bin, an unreadable meta.json and token ids >= vocab_size are ValueErrors naming the
+    file, not numpy's 'cannot mmap an empty file', a KeyError or an embedding IndexError mid-run."""
+    write_shards([[5, 6, 7]], tmp_path, vocab_size=100, eos_id=2)
+    meta = json.loads((tmp_path / "meta.json").read_text())
+    bin_ = tmp_path / meta["shards"][0]["file"]
+    good = bin_.read_bytes()
+    for damaged, match in ((good[:-1], "7 bytes, meta.json says 4 uint16"), (b"", "0 bytes")):
+        bin_.write_bytes(damaged)
+        with pytest.raises(ValueError, match=f"tokens-00000.bin: {match}"):
+            TokenSource(tmp_path)
+    bin_.write_bytes(good)
+    for broken in ("{bad", json.dumps({k: v for k, v in meta.items() if k != "dtype"})):
+        (tmp_path / "meta.json").write_text(broken)
+        with pytest.raises(ValueError, match="meta.json: not a valid token-shard meta.json"):
+            TokenSource(tmp_path)
+    (tmp_path / "meta.json").write_text(json.dumps({**meta, "vocab_size": 6}))
+    src = TokenSource(tmp_path)
+    assert src.read(0, 1).tolist() == [5]
+    with pytest.raises(ValueError, match="token id 7 at stream offsets \\[0, 4\\) is >= vocab_size 6"):
+        src.read(0, 4)
