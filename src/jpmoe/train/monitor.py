@@ -22,15 +22,24 @@ def peak_flops(device_name: str) -> float | None:
     return next((v for k, v in PEAK_FLOPS.items() if k in device_name), None)
 
 
+def _jsonl(path: Path) -> list[tuple[str, dict]]:
+    """(line, record) of a JSONL log; a torn last line (a kill or full disk mid-write) is dropped with a warning,
+    an unreadable line elsewhere is an error naming it."""
+    lines = [ln for ln in path.read_text().splitlines() if ln.strip()] if path.is_file() else []
+    out = []
+    for i, line in enumerate(lines):
+        try:
+            out.append((line, json.loads(line)))
+        except ValueError as e:
+            if i < len(lines) - 1:
+                raise ValueError(f"{path}: record {i + 1} is not JSON ({e})") from e
+            warnings.warn(f"{path}: dropping a torn last line (the run was stopped mid-write)", stacklevel=3)
+    return out
+
+
 def read_metrics(path: str | Path) -> list[dict]:
     """Metrics records of a run, one per step (a step re-run after a resume keeps its latest record)."""
-    by_step: dict[int, dict] = {}
-    p = Path(path)
-    if p.is_file():
-        for line in p.read_text().splitlines():
-            if line.strip():
-                rec = json.loads(line)
-                by_step[rec["step"]] = rec
+    by_step = {rec["step"]: rec for _, rec in _jsonl(Path(path))}
     return [by_step[s] for s in sorted(by_step)]
 
 
@@ -61,8 +70,10 @@ class Monitor:
         """After a resume from `step`, drop records of later steps (they will be logged again)."""
         for path in (self.metrics_path, self.samples_path):
             if path.is_file():
-                keep = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln)["step"] <= step]
-                path.write_text("".join(ln + "\n" for ln in keep))
+                keep = [ln for ln, rec in _jsonl(path) if rec["step"] <= step]
+                tmp = path.with_name(path.name + ".tmp")  # a kill while rewriting must not lose the log
+                tmp.write_text("".join(ln + "\n" for ln in keep))
+                tmp.replace(path)
 
     def log(self, step: int, metrics: dict) -> None:
         if not self.enabled:

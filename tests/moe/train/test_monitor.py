@@ -44,3 +44,21 @@ def test_other_ranks_write_nothing(tmp_path):
     mon.log(1, M)
     mon.samples(1, ["x"] * len(SAMPLE_PROMPTS))
     assert mon.plot() is None and not (tmp_path / "r1").exists()
+
+
+def test_resume_drops_a_torn_last_line(tmp_path):
+    """A kill (or full disk) mid-write leaves half a JSON line at the end of metrics.jsonl: the resume drops it
+    with a warning and keeps the whole records; it used to stop with a JSONDecodeError."""
+    mon = Monitor(tmp_path, enabled=True, total_steps=4, tensorboard=False)
+    for step in (1, 2, 3):
+        mon.log(step, {"loss": float(step)})
+    with mon.metrics_path.open("a") as f:
+        f.write('{"step": 4, "lo')
+    with pytest.warns(UserWarning, match="torn last line"):
+        assert [r["step"] for r in read_metrics(mon.metrics_path)] == [1, 2, 3]
+    with pytest.warns(UserWarning, match="torn last line"):
+        Monitor(tmp_path, enabled=True, total_steps=4, tensorboard=False, resume_step=2)
+    assert [r["step"] for r in read_metrics(mon.metrics_path)] == [1, 2]
+    mon.metrics_path.write_text('{"step": 1}\n{bad\n{"step": 2}\n')
+    with pytest.raises(ValueError, match="metrics.jsonl: record 2 is not JSON"):
+        read_metrics(mon.metrics_path)
