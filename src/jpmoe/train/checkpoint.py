@@ -171,7 +171,10 @@ class CheckpointManager:
             shutil.rmtree(final, ignore_errors=True)
             tmp.rename(final)
             for old in self.checkpoints()[: -self.keep]:
-                shutil.rmtree(old, ignore_errors=True)
+                # renamed first: a kill mid-delete leaves a .tmp (removed at the next start), not a damaged
+                # step-N that is warned about and never pruned again
+                doomed = old.rename(old.with_name(old.name + ".tmp"))
+                shutil.rmtree(doomed, ignore_errors=True)
         barrier()
         return final
 

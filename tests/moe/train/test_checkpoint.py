@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import random
 import shutil
+import warnings
 from collections import namedtuple
 
 import pytest
@@ -115,6 +116,33 @@ def test_keeps_the_last_k(tmp_path):
         mgr.save(TrainState(step=step), model, opt, sched)
     assert [p.name for p in mgr.checkpoints()] == ["step-00000003", "step-00000004"]
 
+
+
+def test_kill_while_pruning_leaves_no_damaged_checkpoint(tmp_path, monkeypatch):
+    """A kill halfway through deleting the oldest checkpoint must not leave a damaged step-N behind (skipped with a
+    warning at every start and never pruned again): the next start removes the leftovers."""
+    model, opt, sched = setup()
+    mgr = CheckpointManager(tmp_path, fingerprint=FP, keep=2)
+    for step in (1, 2):
+        mgr.save(TrainState(step=step), model, opt, sched)
+    real = shutil.rmtree
+
+    def killed_midway(path, *args, **kwargs):
+        if "step-00000001" in str(path):
+            (path / ".metadata").unlink()
+            raise KeyboardInterrupt("killed")
+        real(path, *args, **kwargs)
+
+    monkeypatch.setattr(ckpt_mod.shutil, "rmtree", killed_midway)
+    with pytest.raises(KeyboardInterrupt):
+        mgr.save(TrainState(step=3), model, opt, sched)
+    monkeypatch.undo()
+    with pytest.warns(UserWarning, match="removing half-written"):
+        mgr = CheckpointManager(tmp_path, fingerprint=FP, keep=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no 'skipping damaged checkpoint'
+        assert [p.name for p in mgr.checkpoints()] == ["step-00000002", "step-00000003"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["step-00000002", "step-00000003"]
 
 def test_checkpoint_from_another_config_is_refused(tmp_path):
     model, opt, sched = setup()
