@@ -34,6 +34,7 @@ from jpmoe.model import Transformer
 from jpmoe.tokenizer import tokenizer_fingerprint
 from jpmoe.train import (
     CheckpointManager,
+    ConfigMismatchError,
     DiskFullError,
     Monitor,
     SpikeDetector,
@@ -130,6 +131,18 @@ def check_data(stream: MixtureStream, tokenizer, args: Args) -> None:
                              f"{args.tokenizer} has vocab {len(tokenizer)}, fingerprint {fp!r}")
 
 
+def check_resumed_optimizer(args: Args, optimizer, scheduler, path: Path) -> None:
+    """The checkpoint's optimiser state carries lr, betas and weight decay: different flags would be silently
+    ignored on resume, so they are an error (the schedule's shape and max_steps do take effect)."""
+    group = optimizer.param_groups[0]
+    saved = {"lr": scheduler.base_lrs[0], "beta1": group["betas"][0], "beta2": group["betas"][1],
+             "weight_decay": group["weight_decay"]}
+    diff = [f"--{k} {getattr(args, k)!r} vs checkpoint {v!r}" for k, v in saved.items() if getattr(args, k) != v]
+    if diff:
+        raise ConfigMismatchError(f"{path}: the optimiser was saved with other settings ({', '.join(diff)}); a resume "
+                                  "keeps the checkpoint's: use its values or a new --out_dir")
+
+
 def make_loss_fn(model, args: Args, device, autocast):
     def loss_fn(tokens: torch.Tensor):
         tokens = tokens.to(device)  # (B, T + 1)
@@ -185,6 +198,7 @@ def main(args: Args) -> Path:
     state = TrainState()
     if (resumed := ckpt.load_latest(model, optimizer, scheduler)) is not None:
         latest, state = resumed
+        check_resumed_optimizer(args, optimizer, scheduler, latest)
         spikes.load_state_dict(state.extra.get("spikes", {}))
         if dist.is_main:
             print(f"resumed from {latest} (step {state.step}, stage {state.stage})", flush=True)

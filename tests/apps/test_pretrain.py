@@ -215,3 +215,15 @@ def test_kill_between_checkpoint_and_samples_loses_no_sample_lines(tiny_run, tmp
     app.main(args_for(app, tiny_run, run, max_steps=6))
     steps = [json.loads(line)["step"] for line in (run / "samples.jsonl").read_text().splitlines()]
     assert steps == [2] * 5 + [4] * 5 + [6] * 5
+
+
+def test_resume_with_another_lr_is_an_error(tiny_run, tmp_path):
+    """The checkpoint's optimiser state restores lr, betas and weight decay: a resume with other values used to
+    ignore them silently (the run went on at the old lr)."""
+    app = load_app("pretrain")
+    run = tmp_path / "run"
+    app.main(args_for(app, tiny_run, run, sample_every=0))
+    with pytest.raises(ConfigMismatchError, match=r"--lr 0.0001 vs checkpoint 0.003.*--weight_decay 0.0 vs checkpoint"):
+        app.main(args_for(app, tiny_run, run, sample_every=0, max_steps=4, lr=1e-4, weight_decay=0.0))
+    app.main(args_for(app, tiny_run, run, sample_every=0, max_steps=4))  # same settings, longer: resumes
+    assert [r["step"] for r in read_metrics(run / "metrics.jsonl")] == [1, 2, 3, 4]
