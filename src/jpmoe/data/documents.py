@@ -38,6 +38,18 @@ def document_files(paths: list[str | Path]) -> list[Path]:
 
 
 def _lines(path: Path) -> Iterator[str]:
+    """The file's lines; a truncated or corrupt file (gzip EOFError, zstd error, I/O error) is an error naming it."""
+    n = 0
+    try:
+        for line in _raw_lines(path):
+            n += 1
+            yield line
+    except Exception as e:  # the decompressors' errors share no base class
+        raise ValueError(f"{path}: unreadable after line {n} ({type(e).__name__}: {e}); the file is truncated or "
+                         "corrupt") from e
+
+
+def _raw_lines(path: Path) -> Iterator[str]:
     if path.name.endswith(".zst"):
         import zstandard
 
@@ -76,7 +88,11 @@ def iter_texts(paths: list[str | Path], *, key: str = "text", rejected: Counter 
         if path.name.endswith(".parquet"):
             import pyarrow.parquet as pq
 
-            for i, t in enumerate(pq.read_table(path, columns=[key]).column(key).to_pylist()):
+            try:
+                table = pq.read_table(path, columns=[key])
+            except Exception as e:  # ArrowInvalid / OSError / a missing column
+                raise ValueError(f"{path}: unreadable Parquet file ({type(e).__name__}: {e})") from e
+            for i, t in enumerate(table.column(key).to_pylist()):
                 if checked(t, f"{path}: row {i} {key!r}"):
                     yield t
             continue

@@ -66,3 +66,19 @@ def test_malformed_records_are_counted_or_named(tmp_path):
         f.write_bytes(b'{"text": "a"}\n' * n + line + b"\n")
         with pytest.raises(ValueError, match=rf"m.jsonl:{n + 1}: .*{reason}"):
             list(iter_texts([f]))
+
+
+def test_truncated_or_corrupt_files_are_errors_naming_them(tmp_path):
+    """A cut-off .gz, a .zst that is not zstd and a .parquet that is not Parquet stop with a ValueError naming the
+    file, not gzip's bare EOFError / zstd's ZstdError after yielding part of the file."""
+    pytest.importorskip("zstandard")
+    pytest.importorskip("pyarrow")
+    data = gzip.compress("".join(json.dumps({"text": f"文書{i}" * 40}) + "\n" for i in range(500)).encode())
+    (tmp_path / "cut.jsonl.gz").write_bytes(data[: len(data) // 2])
+    (tmp_path / "bad.jsonl.zst").write_bytes(b"not zstd at all")
+    (tmp_path / "bad.parquet").write_bytes(b"PAR1 not parquet")
+    for name, match in (("cut.jsonl.gz", r"cut.jsonl.gz: unreadable after line \d+ \(EOFError"),
+                        ("bad.jsonl.zst", r"bad.jsonl.zst: unreadable after line 0"),
+                        ("bad.parquet", "bad.parquet: unreadable Parquet file")):
+        with pytest.raises(ValueError, match=match):
+            list(iter_texts([tmp_path / name], rejected=Counter()))
