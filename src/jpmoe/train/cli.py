@@ -32,6 +32,10 @@ def _convert(name: str, kind: Any, value: Any) -> Any:
         items = value.split(",") if isinstance(value, str) else list(value)
         inner = (typing.get_args(kind) or (str,))[0]
         return typing.get_origin(kind)(_convert(name, inner, v) for v in items)
+    if kind in (int, float, bool) and not isinstance(value, str) and (
+            isinstance(value, bool) != (kind is bool) or (kind is int and value != int(value))):
+        # a TOML value of the wrong type: int(3.7) would silently train on 3, int(true) on 1
+        raise ValueError(f"--{name}: expected {kind.__name__}, got {value!r}")
     try:
         return kind(value) if kind in (int, float, str) else value
     except (TypeError, ValueError) as e:

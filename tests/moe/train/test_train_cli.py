@@ -44,6 +44,20 @@ def test_unknown_keys_are_errors(tmp_path):
         parse_args(Args, ["--steps"])
 
 
+@pytest.mark.parametrize(("toml", "match"), [("steps = 3.7", "--steps: expected int, got 3.7"),
+                                             ("steps = true", "--steps: expected int, got True"),
+                                             ("lr = false", "--lr: expected float, got False"),
+                                             ("bf16 = 0", "--bf16: expected bool, got 0")])
+def test_toml_values_of_the_wrong_type_are_errors(tmp_path, toml, match):
+    """TOML values arrive typed: a float for an int flag was truncated (3.7 -> 3), a boolean read as 0/1."""
+    cfg = tmp_path / "run.toml"
+    cfg.write_text(toml + "\n")
+    with pytest.raises(ValueError, match=match):
+        parse_args(Args, ["--config", str(cfg)])
+    cfg.write_text("steps = 4.0\nlr = 1\nbf16 = false\n")  # integral floats and ints for floats are fine
+    assert (parse_args(Args, ["--config", str(cfg)]).steps, parse_args(Args, ["--config", str(cfg)]).lr) == (4, 1.0)
+
+
 def test_help_lists_every_flag_and_exits_0(capsys):
     with pytest.raises(SystemExit) as e:
         parse_args(Args, ["--steps", "3", "--help"])
