@@ -119,7 +119,10 @@ class MixtureStream:
         if len(vocab) > 1:
             raise ValueError(f"token sources were made with different vocabularies: {sorted(vocab)}")
         self.vocab_size = vocab.pop()
-        self.stage_samples = [max(1, st.tokens // seq_len) for st in mixture.stages]
+        short = [f"{st.name!r} ({st.tokens})" for st in mixture.stages if st.tokens < seq_len]
+        if short:  # it would get one whole sequence: more tokens than its budget
+            raise ValueError(f"stage token budgets shorter than one sequence of seq_len {seq_len}: {', '.join(short)}")
+        self.stage_samples = [st.tokens // seq_len for st in mixture.stages]
         self.stage_starts = np.cumsum([0] + self.stage_samples)
         self._cache: tuple[tuple[int, int], np.ndarray, np.ndarray] | None = None
 

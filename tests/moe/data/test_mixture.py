@@ -69,6 +69,14 @@ def test_sources_and_stages_of_the_wrong_type(spec_dir):
         load_mixture(path)
 
 
+def test_a_stage_shorter_than_one_sequence_is_an_error(spec_dir):
+    """A budget below seq_len used to become one whole sequence (more tokens than the budget), silently."""
+    mix = load_mixture(write(spec_dir, '[[stages]]\nname = "tiny"\ntokens = 3\nweights = { a = 1.0 }\n'))
+    with pytest.raises(ValueError, match=r"shorter than one sequence of seq_len 4: 'tiny' \(3\)"):
+        MixtureStream(mix, seq_len=SEQ, seed=0)
+    assert MixtureStream(mix, seq_len=3, seed=0).total_samples == 1
+
+
 def test_missing_source_directory(spec_dir):
     path = spec_dir / "mix.toml"
     path.write_text('[sources]\na = "a"\nb = "missing"\n[[stages]]\ntokens = 8\nweights = { a = 1.0 }\n')
