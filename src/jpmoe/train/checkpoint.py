@@ -103,8 +103,12 @@ class CheckpointManager:
             record = json.loads((path / "state.json").read_text())
         except (OSError, ValueError) as e:
             return f"state.json unreadable ({e})"
+        keys = record if isinstance(record, dict) else {}
+        lacking = [k for k in ("step", "samples", "stage", "fingerprint") if k not in keys]
+        if lacking:  # else a KeyError stops the resume instead of falling back to the previous checkpoint
+            return f"state.json lacks {lacking}"
         # the ranks that wrote it (a run may resume on another world size); older checkpoints lack the field
-        saved_world = record.get("world_size", self.world_size) if isinstance(record, dict) else self.world_size
+        saved_world = record.get("world_size", self.world_size)
         missing = [r for r in range(saved_world) if not (path / f"rng-rank{r}.pt").is_file()]
         if missing:
             return f"no RNG state for ranks {missing}"

@@ -86,7 +86,7 @@ def test_disk_full_during_the_write_removes_the_partial(tmp_path, monkeypatch):
     assert first.exists()
 
 
-@pytest.mark.parametrize("damage", ["state.json", ".metadata", "rng-rank0.pt", "garble"])
+@pytest.mark.parametrize("damage", ["state.json", ".metadata", "rng-rank0.pt", "garble", "no-fingerprint"])
 def test_half_written_checkpoint_is_skipped_with_a_warning(tmp_path, damage):
     model, opt, sched = setup()
     mgr = CheckpointManager(tmp_path, fingerprint=FP)
@@ -94,6 +94,8 @@ def test_half_written_checkpoint_is_skipped_with_a_warning(tmp_path, damage):
     bad = mgr.save(TrainState(step=2), model, opt, sched)
     if damage == "garble":
         (bad / "state.json").write_text('{"step": 2, "sampl')
+    elif damage == "no-fingerprint":  # valid JSON without the fields: was a KeyError in load_latest
+        (bad / "state.json").write_text('{"step": 2}')
     else:
         (bad / damage).unlink()
     with pytest.warns(UserWarning, match="skipping damaged checkpoint .*step-00000002"):
