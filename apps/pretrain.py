@@ -131,6 +131,13 @@ def check_data(stream: MixtureStream, tokenizer, args: Args) -> None:
                              f"{args.tokenizer} has vocab {len(tokenizer)}, fingerprint {fp!r}")
 
 
+def data_identity(stream: MixtureStream) -> dict:
+    """What each source's shards hold (not where they live): a resume on other data is a mismatch, a moved
+    directory is not."""
+    return {name: {k: src.meta.get(k) for k in ("num_docs", "num_tokens", "tokenizer")}
+            for name, src in sorted(stream.sources.items())}
+
+
 def check_resumed_optimizer(args: Args, optimizer, scheduler, path: Path) -> None:
     """The checkpoint's optimiser state carries lr, betas and weight decay: different flags would be silently
     ignored on resume, so they are an error (the schedule's shape and max_steps do take effect)."""
@@ -191,7 +198,7 @@ def main(args: Args) -> Path:
     model_fp = {k: v for k, v in config.to_dict().items() if k != "kernels"}  # resumable on other kernels
     fingerprint = {"model": model_fp, "seq_len": args.seq_len, "global_batch": global_batch,
                    "seed": args.seed, "tokenizer": tokenizer_fingerprint(args.tokenizer),
-                   "stages": [asdict(s) for s in stream.mixture.stages]}
+                   "stages": [asdict(s) for s in stream.mixture.stages], "data": data_identity(stream)}
     ckpt = CheckpointManager(out / "checkpoints", fingerprint=fingerprint, keep=args.keep_checkpoints,
                              rank=dist.rank, world_size=dist.world_size)
     spikes = SpikeDetector(sigma=args.spike_sigma)
@@ -202,6 +209,9 @@ def main(args: Args) -> Path:
         spikes.load_state_dict(state.extra.get("spikes", {}))
         if dist.is_main:
             print(f"resumed from {latest} (step {state.step}, stage {state.stage})", flush=True)
+            if state.step >= total:
+                print(f"the checkpoint is at step {state.step}, at or past the run's {total} steps: nothing to "
+                      "train (raise --max_steps to go on)", flush=True)
     monitor = Monitor(out, enabled=dist.is_main, total_steps=total, tensorboard=args.tensorboard,
                       wandb_project=args.wandb_project, config=asdict(args), resume_step=state.step)
     # one GPU: autocast; under FSDP2 the MixedPrecisionPolicy casts the parameters

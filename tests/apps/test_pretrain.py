@@ -227,3 +227,22 @@ def test_resume_with_another_lr_is_an_error(tiny_run, tmp_path):
         app.main(args_for(app, tiny_run, run, sample_every=0, max_steps=4, lr=1e-4, weight_decay=0.0))
     app.main(args_for(app, tiny_run, run, sample_every=0, max_steps=4))  # same settings, longer: resumes
     assert [r["step"] for r in read_metrics(run / "metrics.jsonl")] == [1, 2, 3, 4]
+
+
+def test_resume_on_other_shards_is_an_error(tiny_run, tmp_path):
+    """The mixture's sources are part of the run's identity by content (documents, tokens, tokenizer), not by
+    path: the same stages over other shards used to resume silently on different data; a moved copy resumes."""
+    import shutil
+
+    app = load_app("pretrain")
+    run, base = tmp_path / "run", tiny_run[1].parent
+    app.main(args_for(app, tiny_run, run, sample_every=0))
+    moved = tmp_path / "moved.toml"
+    shutil.copytree(base / "shards", tmp_path / "shards")  # the same shards elsewhere: fine
+    moved.write_text(tiny_run[1].read_text())
+    swapped = tmp_path / "swapped.toml"  # "first" now reads the second source's shards
+    swapped.write_text(tiny_run[1].read_text().replace('first = "shards/first"', 'first = "shards/second"'))
+    with pytest.raises(ConfigMismatchError, match="data"):
+        app.main(args_for(app, tiny_run, run, sample_every=0, max_steps=4, mixture=str(swapped)))
+    app.main(args_for(app, tiny_run, run, sample_every=0, max_steps=4, mixture=str(moved)))
+    assert [r["step"] for r in read_metrics(run / "metrics.jsonl")] == [1, 2, 3, 4]

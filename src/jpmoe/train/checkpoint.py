@@ -200,6 +200,12 @@ class CheckpointManager:
         """Resume from the newest checkpoint that loads; one that fails to read (corrupt shard) is skipped with a
         warning and the one before it used. None when there is none; an error when every one is unreadable."""
         ckpts = self.checkpoints()
+        damaged = [p for p in self.dir.glob(f"{PREFIX}*") if p.is_dir() and not p.name.endswith(".tmp")
+                   and p not in ckpts]
+        if damaged and not ckpts:  # starting over would empty the metrics log and later prune these
+            names = ", ".join(sorted(p.name for p in damaged))
+            raise RuntimeError(f"every checkpoint in {self.dir} is damaged ({names}; see the warnings); move the "
+                               "directory away to start over")
         for path in reversed(ckpts):
             self.check_fingerprint(path)  # another run's directory is an error, never skipped
             try:

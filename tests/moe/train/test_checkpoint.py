@@ -102,6 +102,18 @@ def test_half_written_checkpoint_is_skipped_with_a_warning(tmp_path, damage):
         assert mgr.latest() == good
 
 
+def test_every_checkpoint_damaged_is_an_error_not_a_fresh_start(tmp_path):
+    """Starting from step 0 would empty the run's metrics log and later prune the damaged checkpoints."""
+    model, opt, sched = setup()
+    mgr = CheckpointManager(tmp_path, fingerprint=FP)
+    for step in (1, 2):
+        (mgr.save(TrainState(step=step), model, opt, sched) / ".metadata").unlink()
+    with pytest.warns(UserWarning, match="skipping damaged checkpoint"), \
+            pytest.raises(RuntimeError, match=r"every checkpoint .* is damaged \(step-00000001, step-00000002"):
+        mgr.load_latest(model, opt, sched)
+    assert CheckpointManager(tmp_path / "fresh", fingerprint=FP).load_latest(model, opt, sched) is None
+
+
 def test_interrupted_save_directory_is_removed(tmp_path):
     model, opt, sched = setup()
     CheckpointManager(tmp_path, fingerprint=FP).save(TrainState(step=1), model, opt, sched)
