@@ -43,6 +43,7 @@ class ModelConfig:
     kernels: str = "torch"  # "torch": reference ops; "triton": Triton kernels (CUDA, or TRITON_INTERPRET=1)
 
     def __post_init__(self) -> None:
+        self._check_sizes()
         if self.head_dim == 0:
             if self.hidden_size % self.num_heads:
                 raise ValueError(f"hidden_size {self.hidden_size} is not divisible by num_heads {self.num_heads}")
@@ -61,6 +62,25 @@ class ModelConfig:
             raise ValueError("shared_expert_size needs num_experts > 0 (a dense model has no experts to share)")
         if self.kernels not in ("torch", "triton"):  # whether triton can run here is checked at the first forward
             raise ValueError(f"kernels must be 'torch' or 'triton', not {self.kernels!r}")
+
+    def _check_sizes(self) -> None:
+        """Sizes and rotary settings that would crash deep in torch (or give NaN) are named here instead."""
+        for name in ("vocab_size", "hidden_size", "intermediate_size", "num_layers", "num_heads", "num_kv_heads",
+                     "max_seq_len"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("head_dim", "num_experts", "shared_expert_size"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("rope_theta", "rope_factor", "rms_norm_eps"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if self.rope_type == "default" and self.rope_factor != 1.0:
+            raise ValueError(f"rope_factor {self.rope_factor} has no effect with rope_type 'default': "
+                             "set rope_type 'linear' or 'llama3'")
+        if self.rope_type == "llama3" and not self.rope_high_freq_factor > self.rope_low_freq_factor:
+            raise ValueError(f"llama3 rope needs rope_high_freq_factor > rope_low_freq_factor, got "
+                             f"{self.rope_high_freq_factor} and {self.rope_low_freq_factor}")
 
     @property
     def is_moe(self) -> bool:
