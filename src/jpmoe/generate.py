@@ -3,6 +3,7 @@ stop tokens and stop strings, batched prompts of different lengths (left padding
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -22,10 +23,26 @@ class SamplingParams:
     stop_strings: tuple[str, ...] = ()  # needs `decode`; the token that completes a stop string is kept
 
     def __post_init__(self):
+        for name in ("max_new_tokens", "top_k"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool):
+                raise ValueError(f"{name} must be an int, got {v!r}")
         if self.max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
-        if self.temperature < 0 or not 0 < self.top_p <= 1 or self.top_k < 0 or self.repetition_penalty <= 0:
-            raise ValueError(f"invalid sampling parameters: {self}")
+        # `not x >= 0` also catches NaN, which every comparison lets through
+        if not 0 <= self.temperature < math.inf:
+            raise ValueError(f"temperature must be finite and >= 0 (0: greedy), got {self.temperature}")
+        if not 0 < self.repetition_penalty < math.inf:
+            raise ValueError(f"repetition_penalty must be finite and > 0 (1: off), got {self.repetition_penalty}")
+        if not 0 < self.top_p <= 1 or self.top_k < 0:
+            raise ValueError(f"top_p must be in (0, 1] and top_k >= 0, got top_p={self.top_p} top_k={self.top_k}")
+        for name in ("stop_token_ids", "stop_strings"):  # a bare str would be read as one stop string per character
+            v = getattr(self, name)
+            if isinstance(v, (str, int)):
+                raise ValueError(f"{name} must be a sequence, got {v!r}: wrap it as ({v!r},)")
+            object.__setattr__(self, name, tuple(v))
+        if any(not isinstance(s, str) or not s for s in self.stop_strings):
+            raise ValueError(f"stop_strings must be non-empty strings, got {self.stop_strings!r}")
 
 
 def apply_repetition_penalty(logits: torch.Tensor, seen: torch.Tensor, penalty: float) -> torch.Tensor:

@@ -84,3 +84,23 @@ def test_bad_generation_inputs():
         generate(model, [[1]], SamplingParams(stop_strings=("x",)))
     with pytest.raises(ValueError, match=r"token ids must be in \[0, 97\)"):
         generate(model, [[1, 97]])
+
+
+@pytest.mark.parametrize(("kw", "named"), [
+    ({"temperature": float("nan")}, "temperature"), ({"temperature": float("inf")}, "temperature"),
+    ({"temperature": -1.0}, "temperature"), ({"repetition_penalty": float("nan")}, "repetition_penalty"),
+    ({"repetition_penalty": float("inf")}, "repetition_penalty"), ({"repetition_penalty": 0.0}, "repetition_penalty"),
+    ({"top_p": float("nan")}, "top_p"), ({"top_p": 0.0}, "top_p"), ({"top_k": -1}, "top_k"),
+    ({"top_k": 1.5}, "top_k must be an int"), ({"max_new_tokens": 2.5}, "max_new_tokens must be an int"),
+    ({"max_new_tokens": 0}, "max_new_tokens"), ({"stop_strings": "END"}, "stop_strings must be a sequence"),
+    ({"stop_strings": ("",)}, "non-empty"), ({"stop_token_ids": 2}, "stop_token_ids must be a sequence"),
+])
+def test_bad_sampling_params_are_named(kw, named):
+    """NaN temperature crashed inside torch.multinomial, NaN repetition_penalty silently generated token 1 forever,
+    a str stop_strings stopped at any of its characters, a float max_new_tokens crashed in torch.zeros."""
+    with pytest.raises(ValueError, match=named):
+        SamplingParams(**kw)
+
+
+def test_stop_ids_given_as_a_list_work():
+    assert SamplingParams(stop_token_ids=[2, 3], stop_strings=["a"]).stop_token_ids == (2, 3)
