@@ -90,6 +90,26 @@ class Transformer(nn.Module):
             if lo < 0 or hi >= cfg.vocab_size:
                 raise ValueError(f"token ids must be in [0, {cfg.vocab_size}), got min {lo} max {hi}")
 
+    @staticmethod
+    def _check_extras(input_ids: torch.Tensor, position_ids: torch.Tensor | None,
+                      attention_mask: torch.Tensor | None, cache: KVCache | None) -> None:
+        """position_ids, mask values and cache room: named here rather than a shape error deep in torch."""
+        B, T = input_ids.shape
+        if position_ids is not None and (position_ids.dim() != 2 or position_ids.shape[1] != T
+                                         or position_ids.shape[0] not in (1, B)):
+            raise ValueError(f"position_ids must be (B, T) = {(B, T)} or (1, T), got {tuple(position_ids.shape)}")
+        if cache is not None:
+            if cache.k[0].shape[0] != B:
+                raise ValueError(f"input batch {B} does not match the KV cache batch {cache.k[0].shape[0]}")
+            if cache.length + T > cache.max_len:
+                raise ValueError(f"{cache.length} cached + {T} new positions exceed the KV cache length "
+                                 f"{cache.max_len}")
+        if (attention_mask is not None and attention_mask.dtype != torch.bool and attention_mask.numel()
+                and not torch.compiler.is_compiling()
+                and bool(((attention_mask != 0) & (attention_mask != 1)).any())):
+            raise ValueError("attention_mask must hold 1 for real tokens and 0 for padding (not an additive "
+                             f"0/-inf mask), got values {attention_mask.unique()[:6].tolist()}")
+
     def forward(self, input_ids: torch.Tensor, position_ids: torch.Tensor | None = None,
                 attention_mask: torch.Tensor | None = None, cache: KVCache | None = None,
                 return_hidden: bool = False) -> ModelOutput:
@@ -97,6 +117,7 @@ class Transformer(nn.Module):
         length + T, 1 for real tokens and 0 for padding (left padding in batched generation)."""
         start = cache.length if cache is not None else 0
         self._check_inputs(input_ids, start)
+        self._check_extras(input_ids, position_ids, attention_mask, cache)
         B, T = input_ids.shape
         if position_ids is None:
             position_ids = torch.arange(start, start + T, device=input_ids.device).expand(B, T)

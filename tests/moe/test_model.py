@@ -112,3 +112,23 @@ def test_presets_have_the_sizes_they_claim():
     torch.manual_seed(0)
     m = Transformer(CFG)
     assert sum(p.numel() for p in m.parameters()) == CFG.num_params()
+
+
+def test_bad_positions_masks_and_cache_use_are_named(model):
+    """These crashed with a bare shape error inside rotary or the cache write, or (an additive 0/-inf mask, read
+    as 1/0) silently masked the wrong tokens."""
+    x = torch.zeros(2, 4, dtype=torch.long)
+    with pytest.raises(ValueError, match=r"position_ids must be \(B, T\) = \(2, 4\)"):
+        model(x, position_ids=torch.arange(3)[None])
+    with pytest.raises(ValueError, match="position_ids"):
+        model(x, position_ids=torch.arange(4))
+    model(x, position_ids=torch.arange(4)[None])  # (1, T) broadcasts over the batch, as in transformers
+    with pytest.raises(ValueError, match="additive"):
+        model(x, attention_mask=torch.tensor([[0.0, 0, 0, 0], [float("-inf"), 0, 0, 0]]))
+    torch.testing.assert_close(model(x, attention_mask=torch.ones(2, 4)).logits, model(x).logits)
+    cache = model.new_cache(2, 6)
+    model(x, cache=cache)
+    with pytest.raises(ValueError, match="4 cached \\+ 4 new positions exceed the KV cache length 6"):
+        model(x, cache=cache)
+    with pytest.raises(ValueError, match="batch 3 does not match the KV cache batch 2"):
+        model(torch.zeros(3, 1, dtype=torch.long), cache=model.new_cache(2, 6))
