@@ -198,6 +198,9 @@ def test_cli_exports_a_training_checkpoint_step(tmp_path):
     step = mgr.save(TrainState(step=7), model, opt, build_scheduler(opt, kind="constant", warmup=1, total=10))
     assert cli(["to-hf", str(tmp_path / "run"), str(tmp_path / "hf")]) == 2  # the run dir: name a step
     assert cli(["to-hf", str(step), str(tmp_path / "hf")]) == 0
+    # only HF files: the step's DCP shards, optimiser and trainer state were copied along as "tokenizer files"
+    assert {f.name for f in (tmp_path / "hf").iterdir()} == {
+        "config.json", "generation_config.json", "model.safetensors.index.json", "model-00001-of-00001.safetensors"}
     hf = MixtralForCausalLM.from_pretrained(tmp_path / "hf").eval()
     ids = torch.randint(0, MOE.vocab_size, (2, 6))
     with torch.no_grad():

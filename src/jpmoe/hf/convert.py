@@ -15,14 +15,22 @@ from jpmoe.hf.configs import config_from_hf, config_to_hf, generation_config_to_
 from jpmoe.hf.keymap import from_hf_state_dict, to_hf_state_dict
 
 INDEX_NAME = "model.safetensors.index.json"
-NOT_TOKENIZER = {"config.json", "generation_config.json", INDEX_NAME}
+# what transformers' tokenizers save (tokenizer.json, tokenizer_config.json, tokenizer.model, ...), sentencepiece
+# models (spiece.model) and chat templates; anything else in a directory (training state, optimiser shards, other
+# frameworks' weights, READMEs) is not copied
+TOKENIZER_NAMES = {"special_tokens_map.json", "added_tokens.json", "vocab.json", "vocab.txt", "merges.txt",
+                   "chat_template.jinja", "chat_template.json"}
+
+
+def is_tokenizer_file(name: str) -> bool:
+    return name.startswith("tokenizer") or name in TOKENIZER_NAMES or name.endswith(".model")
 
 
 def copy_tokenizer(src: str | Path, out: str | Path) -> list[str]:
-    """Copy the tokenizer files of `src` (everything but configs and weights) into `out`; return their names."""
+    """Copy the tokenizer files of `src` into `out`; return their names."""
     copied = []
     for f in sorted(Path(src).iterdir()):
-        if f.is_file() and f.name not in NOT_TOKENIZER and f.suffix not in (".safetensors", ".bin", ".pt", ".pth"):
+        if f.is_file() and is_tokenizer_file(f.name):
             shutil.copy2(f, Path(out) / f.name)
             copied.append(f.name)
     return copied
