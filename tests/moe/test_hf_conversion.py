@@ -205,3 +205,33 @@ def test_cli_exports_a_training_checkpoint_step(tmp_path):
     ids = torch.randint(0, MOE.vocab_size, (2, 6))
     with torch.no_grad():
         torch.testing.assert_close(hf(ids).logits, model(ids).logits, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["mixtral", "llama"])
+def test_fields_left_out_of_config_json_take_transformers_defaults(name, tmp_path):
+    """A trimmed config.json (no rope_parameters, rms_norm_eps, max_position_embeddings): transformers uses its class
+    defaults (Mixtral: rope_theta 1e6, eps 1e-5); we used Llama's (1e4, 1e-6) and gave other logits silently."""
+    cfg = CONFIGS[name]
+    ours_and_hf(cfg, tmp_path)
+    d = json.loads((tmp_path / "config.json").read_text())
+    for k in ("rope_parameters", "rms_norm_eps", "max_position_embeddings", "router_aux_loss_coef"):
+        d.pop(k, None)
+    (tmp_path / "config.json").write_text(json.dumps(d))
+    hf = hf_class(cfg).from_pretrained(tmp_path, attn_implementation="eager").eval()
+    config, sd = load_hf(tmp_path)
+    assert (config.rope_theta, config.rms_norm_eps) == (hf.config.rope_parameters["rope_theta"], hf.config.rms_norm_eps)
+    assert config.max_seq_len == hf.config.max_position_embeddings
+    ours = Transformer(config).eval()
+    ours.load_state_dict(sd, strict=not config.tie_embeddings)
+    ids = torch.randint(0, cfg.vocab_size, (1, 24), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(ours(ids).logits, hf(ids).logits, atol=1e-4, rtol=0)
+
+
+def test_incomplete_hf_configs_are_named():
+    base = {"architectures": ["LlamaForCausalLM"], "vocab_size": 10, "hidden_size": 8, "num_hidden_layers": 1,
+            "num_attention_heads": 2}
+    with pytest.raises(ValueError, match=r"lacks \['intermediate_size'\]"):
+        config_from_hf(base)
+    with pytest.raises(ValueError, match=r"'linear' needs \['factor'\]"):
+        config_from_hf(base | {"intermediate_size": 4, "rope_parameters": {"rope_type": "linear"}})

@@ -50,17 +50,31 @@ def generation_config_to_hf(config: ModelConfig) -> dict:
     return d
 
 
-def _rope_fields(d: dict) -> dict:
+# transformers' class defaults for the fields a config.json may leave out (LlamaConfig / MixtralConfig 5.x): a
+# hand-written or trimmed config must load as transformers loads it
+DEFAULTS = {
+    "LlamaForCausalLM": {"rms_norm_eps": 1e-6, "rope_theta": 10000.0, "max_position_embeddings": 2048},
+    "MixtralForCausalLM": {"rms_norm_eps": 1e-5, "rope_theta": 1e6, "max_position_embeddings": 4096 * 32,
+                           "num_local_experts": 8, "num_experts_per_tok": 2, "router_aux_loss_coef": 0.001},
+}
+ROPE_KEYS = {"linear": ("factor",),
+             "llama3": ("factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings")}
+
+
+def _rope_fields(d: dict, default_theta: float) -> dict:
     rope = dict(d.get("rope_parameters") or {})
     if not rope:  # transformers 4.x spelling
         rope = dict(d.get("rope_scaling") or {})
-        rope.setdefault("rope_theta", d.get("rope_theta", 10000.0))
+        rope.setdefault("rope_theta", d.get("rope_theta", default_theta))
         if "type" in rope:
             rope.setdefault("rope_type", rope.pop("type"))
     rope_type = rope.get("rope_type", "default")
     if rope_type not in ("default", "linear", "llama3"):
         raise ValueError(f"rope_type {rope_type!r} is not supported (supported: default, linear, llama3)")
-    out = {"rope_theta": float(rope.get("rope_theta", 10000.0)), "rope_type": rope_type}
+    missing = [k for k in ROPE_KEYS.get(rope_type, ()) if k not in rope]
+    if missing:
+        raise ValueError(f"rope_type {rope_type!r} needs {missing} in rope_parameters")
+    out = {"rope_theta": float(rope.get("rope_theta", default_theta)), "rope_type": rope_type}
     if rope_type != "default":
         out["rope_factor"] = float(rope["factor"])
     if rope_type == "llama3":
@@ -88,23 +102,28 @@ def config_from_hf(d: dict, **overrides) -> ModelConfig:
         raise ValueError(f"unsupported architecture {archs or d.get('model_type')!r}: only "
                          f"{', '.join(ARCHITECTURES)} can be converted")
     _reject_unsupported(d)
+    need = [k for k in ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads")
+            if k not in d]
+    if need:
+        raise ValueError(f"the Hugging Face config lacks {need}")
+    d = DEFAULTS[arch] | {k: v for k, v in d.items() if v is not None or k not in DEFAULTS[arch]}
     H, n_heads = d["hidden_size"], d["num_attention_heads"]
-    max_len = d.get("max_position_embeddings", 2048)
+    max_len = d["max_position_embeddings"]
     eos = d.get("eos_token_id")
     kw = dict(
         vocab_size=d["vocab_size"], hidden_size=H, intermediate_size=d["intermediate_size"],
         num_layers=d["num_hidden_layers"], num_heads=n_heads, num_kv_heads=d.get("num_key_value_heads") or n_heads,
-        head_dim=d.get("head_dim") or H // n_heads, max_seq_len=max_len, rms_norm_eps=d.get("rms_norm_eps", 1e-6),
+        head_dim=d.get("head_dim") or H // n_heads, max_seq_len=max_len, rms_norm_eps=d["rms_norm_eps"],
         tie_embeddings=bool(d.get("tie_word_embeddings", False)), init_std=d.get("initializer_range", 0.02),
         bos_token_id=d.get("bos_token_id"), eos_token_id=eos[0] if isinstance(eos, list) else eos,
-        pad_token_id=d.get("pad_token_id"), **_rope_fields(d),
+        pad_token_id=d.get("pad_token_id"), **_rope_fields(d, DEFAULTS[arch]["rope_theta"]),
     )
     if arch == "MixtralForCausalLM":
         window = d.get("sliding_window")
         if window is not None and window < max_len:
             # sliding-window attention equals full causal attention on sequences no longer than the window
             kw["max_seq_len"] = window
-        kw |= dict(num_experts=d.get("num_local_experts", 8), experts_per_token=d.get("num_experts_per_tok", 2),
-                   aux_loss_coef=d.get("router_aux_loss_coef", 0.001), aux_loss_scope="global")
+        kw |= dict(num_experts=d["num_local_experts"], experts_per_token=d["num_experts_per_tok"],
+                   aux_loss_coef=d["router_aux_loss_coef"], aux_loss_scope="global")
         kw |= {k: v for k, v in (d.get("jpmoe") or {}).items() if k in ("z_loss_coef", "aux_loss_scope")}
     return replace(ModelConfig(**kw), **overrides)
