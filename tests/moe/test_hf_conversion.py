@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from hf_cases import CONFIGS, MOE, batch_with_padding, hf_class, ours_and_hf
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 from jpmoe import Transformer
 from jpmoe.checkpoint import load_checkpoint, save_checkpoint
@@ -235,3 +235,26 @@ def test_incomplete_hf_configs_are_named():
         config_from_hf(base)
     with pytest.raises(ValueError, match=r"'linear' needs \['factor'\]"):
         config_from_hf(base | {"intermediate_size": 4, "rope_parameters": {"rope_type": "linear"}})
+
+
+def test_shards_that_disagree_with_their_index_are_named(tmp_path):
+    """A key stored in two shards was silently taken from the last one read, and a mis-shaped per-expert tensor
+    crashed inside torch.stack."""
+    torch.manual_seed(0)
+    sd = Transformer(MOE).state_dict()
+    save_hf(sd, MOE, tmp_path, max_shard_bytes=20000)
+    shards = sorted(tmp_path.glob("model-*.safetensors"))
+    first, last = load_file(shards[0]), load_file(shards[-1])
+    key = next(iter(first))
+    save_file(last | {key: torch.full_like(first[key], 7.0)}, shards[-1])
+    with pytest.raises(ValueError, match=f"{key} is stored in both {shards[0].name} and {shards[-1].name}"):
+        load_hf(tmp_path)
+    moved = next(iter(last))
+    save_file({k: v for k, v in last.items() if k != moved}, shards[-1])
+    save_file(first | {moved: last[moved]}, shards[0])
+    with pytest.raises(KeyError, match=f"puts {moved} in {shards[-1].name}, which lacks it"):
+        load_hf(tmp_path)
+    hf = to_hf_state_dict(sd, MOE)
+    hf["model.layers.1.block_sparse_moe.experts.3.w2.weight"] = torch.zeros(48, 39)
+    with pytest.raises(ValueError, match=r"experts\.3\.w2\.weight: \(48, 39\) != expected \(48, 40\)"):
+        from_hf_state_dict(hf, MOE)

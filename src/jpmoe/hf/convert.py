@@ -87,9 +87,21 @@ def read_hf_weights(src: Path) -> dict[str, torch.Tensor]:
         files = ["model.safetensors"]
     else:
         raise FileNotFoundError(f"{src} holds no model.safetensors or {INDEX_NAME} (only safetensors are read)")
-    sd = {}
+    sd: dict[str, torch.Tensor] = {}
+    origin: dict[str, str] = {}
     for name in files:
-        sd |= read_safetensors(src / name)
+        shard = read_safetensors(src / name)
+        twice = sorted(set(shard) & set(sd))
+        if twice:
+            raise ValueError(f"{twice[0]} is stored in both {origin[twice[0]]} and {name} ({len(twice)} such keys): "
+                             "which copy is meant is ambiguous")
+        sd |= shard
+        origin |= dict.fromkeys(shard, name)
+    if index.is_file():
+        lacking = sorted(k for k, f in weight_map.items() if origin.get(k) != f)
+        if lacking:
+            k = lacking[0]
+            raise KeyError(f"{index} puts {k} in {weight_map[k]}, which lacks it ({len(lacking)} such keys)")
     return sd
 
 

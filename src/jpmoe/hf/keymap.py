@@ -82,6 +82,14 @@ def from_hf_state_dict(hf: dict[str, torch.Tensor], config: ModelConfig) -> dict
         used.add(key)
         return hf[key]
 
+    def take_expert(i: int, e: int, w: str) -> torch.Tensor:  # shape checked before the experts are stacked
+        t = take(EXPERT.format(i=i, e=e, w=w))
+        want = (config.hidden_size, config.intermediate_size) if w == "w2" else \
+            (config.intermediate_size, config.hidden_size)
+        if tuple(t.shape) != want:
+            raise ValueError(f"{EXPERT.format(i=i, e=e, w=w)}: {tuple(t.shape)} != expected {want}")
+        return t
+
     sd = {ours: take(h) for ours, h in SHARED_KEYS.items() if ours != "lm_head.weight"}
     if config.tie_embeddings:
         used.add("lm_head.weight")  # some exporters still write the tied copy
@@ -101,9 +109,9 @@ def from_hf_state_dict(hf: dict[str, torch.Tensor], config: ModelConfig) -> dict
             sd[p + "w_down"] = take(FUSED_DOWN.format(i=i))
             continue
         experts = range(config.num_experts)
-        sd[p + "w_gate_up"] = torch.stack([torch.cat([take(EXPERT.format(i=i, e=e, w="w1")),
-                                                      take(EXPERT.format(i=i, e=e, w="w3"))]) for e in experts])
-        sd[p + "w_down"] = torch.stack([take(EXPERT.format(i=i, e=e, w="w2")) for e in experts])
+        sd[p + "w_gate_up"] = torch.stack([torch.cat([take_expert(i, e, "w1"), take_expert(i, e, "w3")])
+                                           for e in experts])
+        sd[p + "w_down"] = torch.stack([take_expert(i, e, "w2") for e in experts])
     unused = sorted(set(hf) - used)
     if unused:
         raise KeyError(f"{len(unused)} Hugging Face keys do not fit the config (e.g. more layers or experts than "
