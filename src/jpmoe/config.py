@@ -38,11 +38,13 @@ class ModelConfig:
     z_loss_coef: float = 0.001  # router z-loss (ST-MoE, arXiv:2202.08906) coefficient
     # token ids written to the Hugging Face configs; the model itself does not use them
     bos_token_id: int | None = 1
-    eos_token_id: int | None = 2
+    eos_token_id: int | tuple[int, ...] | None = 2  # several (Llama 3.1: end_of_text, eom, eot) kept as a tuple
     pad_token_id: int | None = None
     kernels: str = "torch"  # "torch": reference ops; "triton": Triton kernels (CUDA, or TRITON_INTERPRET=1)
 
     def __post_init__(self) -> None:
+        if isinstance(self.eos_token_id, list):  # from JSON
+            object.__setattr__(self, "eos_token_id", tuple(self.eos_token_id))
         self._check_sizes()
         if self.head_dim == 0:
             if self.hidden_size % self.num_heads:
@@ -99,7 +101,11 @@ class ModelConfig:
         return self.num_layers * (attn + mlp + 2 * H) + H + embed
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """Plain JSON types (a tuple of eos ids as a list), so the dict equals itself read back from JSON."""
+        d = dataclasses.asdict(self)
+        if isinstance(d["eos_token_id"], tuple):
+            d["eos_token_id"] = list(d["eos_token_id"])
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> ModelConfig:

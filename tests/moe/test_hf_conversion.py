@@ -5,12 +5,12 @@ import json
 import pytest
 import torch
 import torch.nn.functional as F
-from hf_cases import CONFIGS, MOE, batch_with_padding, hf_class, ours_and_hf
+from hf_cases import CONFIGS, DENSE, MOE, batch_with_padding, hf_class, ours_and_hf
 from safetensors.torch import load_file, save_file
 
-from jpmoe import Transformer
+from jpmoe import ModelConfig, Transformer
 from jpmoe.checkpoint import load_checkpoint, save_checkpoint
-from jpmoe.hf import config_from_hf, from_hf_state_dict, load_hf, save_hf, to_hf_state_dict
+from jpmoe.hf import config_from_hf, config_to_hf, from_hf_state_dict, load_hf, save_hf, to_hf_state_dict
 from jpmoe.hf.__main__ import main as cli
 
 pytest.importorskip("transformers")
@@ -258,3 +258,17 @@ def test_shards_that_disagree_with_their_index_are_named(tmp_path):
     hf["model.layers.1.block_sparse_moe.experts.3.w2.weight"] = torch.zeros(48, 39)
     with pytest.raises(ValueError, match=r"experts\.3\.w2\.weight: \(48, 39\) != expected \(48, 40\)"):
         from_hf_state_dict(hf, MOE)
+
+
+def test_a_list_of_eos_ids_survives_both_ways(tmp_path):
+    """Llama 3.1 lists three eos ids; from-hf kept only the first, so the exported model (and transformers' generate
+    on it) no longer stopped at <|eot_id|>."""
+    torch.manual_seed(0)
+    cfg = ModelConfig.from_dict(DENSE.to_dict() | {"eos_token_id": [90, 91, 92]})
+    assert cfg.eos_token_id == (90, 91, 92)
+    save_hf(Transformer(cfg).state_dict(), cfg, tmp_path / "hf")
+    for name in ("config.json", "generation_config.json"):
+        assert json.loads((tmp_path / "hf" / name).read_text())["eos_token_id"] == [90, 91, 92]
+    config, _ = load_hf(tmp_path / "hf")
+    assert config == cfg and json.loads(json.dumps(cfg.to_dict())) == cfg.to_dict()
+    assert config_from_hf(config_to_hf(cfg) | {"eos_token_id": [7]}).eos_token_id == 7

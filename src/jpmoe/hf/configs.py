@@ -29,7 +29,7 @@ def config_to_hf(config: ModelConfig, dtype: str = "float32") -> dict:
         "head_dim": config.head_dim, "hidden_act": "silu", "max_position_embeddings": config.max_seq_len,
         "rms_norm_eps": config.rms_norm_eps, "rope_parameters": rope, "tie_word_embeddings": config.tie_embeddings,
         "initializer_range": config.init_std, "attention_dropout": 0.0, "use_cache": True,
-        "bos_token_id": config.bos_token_id, "eos_token_id": config.eos_token_id,
+        "bos_token_id": config.bos_token_id, "eos_token_id": _eos(config),
         "pad_token_id": config.pad_token_id, "dtype": dtype,
     }
     if config.is_moe:
@@ -43,8 +43,12 @@ def config_to_hf(config: ModelConfig, dtype: str = "float32") -> dict:
     return d
 
 
+def _eos(config: ModelConfig) -> int | list[int] | None:
+    return list(config.eos_token_id) if isinstance(config.eos_token_id, tuple) else config.eos_token_id
+
+
 def generation_config_to_hf(config: ModelConfig) -> dict:
-    d = {"bos_token_id": config.bos_token_id, "eos_token_id": config.eos_token_id}
+    d = {"bos_token_id": config.bos_token_id, "eos_token_id": _eos(config)}
     if config.pad_token_id is not None:
         d["pad_token_id"] = config.pad_token_id
     return d
@@ -109,13 +113,15 @@ def config_from_hf(d: dict, **overrides) -> ModelConfig:
     d = DEFAULTS[arch] | {k: v for k, v in d.items() if v is not None or k not in DEFAULTS[arch]}
     H, n_heads = d["hidden_size"], d["num_attention_heads"]
     max_len = d["max_position_embeddings"]
-    eos = d.get("eos_token_id")
+    eos = d.get("eos_token_id")  # a list (Llama 3.1) is kept whole: generation must stop at each of them
+    if isinstance(eos, list):
+        eos = eos[0] if len(eos) == 1 else tuple(eos) or None
     kw = dict(
         vocab_size=d["vocab_size"], hidden_size=H, intermediate_size=d["intermediate_size"],
         num_layers=d["num_hidden_layers"], num_heads=n_heads, num_kv_heads=d.get("num_key_value_heads") or n_heads,
         head_dim=d.get("head_dim") or H // n_heads, max_seq_len=max_len, rms_norm_eps=d["rms_norm_eps"],
         tie_embeddings=bool(d.get("tie_word_embeddings", False)), init_std=d.get("initializer_range", 0.02),
-        bos_token_id=d.get("bos_token_id"), eos_token_id=eos[0] if isinstance(eos, list) else eos,
+        bos_token_id=d.get("bos_token_id"), eos_token_id=eos,
         pad_token_id=d.get("pad_token_id"), **_rope_fields(d, DEFAULTS[arch]["rope_theta"]),
     )
     if arch == "MixtralForCausalLM":
