@@ -132,3 +132,26 @@ def test_bad_positions_masks_and_cache_use_are_named(model):
         model(x, cache=cache)
     with pytest.raises(ValueError, match="batch 3 does not match the KV cache batch 2"):
         model(torch.zeros(3, 1, dtype=torch.long), cache=model.new_cache(2, 6))
+
+
+LATE_INTERPRET = """
+import os, torch
+os.environ.pop("TRITON_INTERPRET", None)
+from jpmoe import ModelConfig, Transformer
+os.environ["TRITON_INTERPRET"] = "1"  # too late: the kernels are already defined for a GPU
+try:
+    Transformer(ModelConfig.preset("debug", kernels="triton"))(torch.zeros(1, 4, dtype=torch.long))
+except ValueError as e:
+    print(e)
+"""
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="on CUDA the kernels run compiled whatever the variable says")
+def test_triton_interpret_set_after_import_is_named():
+    """It passed the backend check, then crashed inside Triton with '0 active drivers'."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("triton")
+    out = subprocess.run([sys.executable, "-c", LATE_INTERPRET], capture_output=True, text=True, timeout=120)
+    assert "TRITON_INTERPRET=1 was set after jpmoe.kernels was imported" in out.stdout, out.stdout + out.stderr

@@ -30,6 +30,10 @@ def interpreting() -> bool:
     return os.environ.get("TRITON_INTERPRET") == "1"
 
 
+# `@triton.jit` picks the interpreter when a kernel is defined (just after this module is imported), not at launch
+INTERPRETED_AT_IMPORT = interpreting()
+
+
 def use_triton(x: torch.Tensor) -> bool:
     """Triton on CUDA tensors, or on any tensor under TRITON_INTERPRET=1; else the torch reference."""
     return HAS_TRITON and (x.is_cuda or interpreting())
@@ -42,6 +46,9 @@ def triton_unavailable_reason() -> str | None:
     if not (torch.cuda.is_available() or interpreting()):
         return ("Triton kernels need a CUDA device, or TRITON_INTERPRET=1 set before jpmoe.kernels is imported "
                 "(CPU, slow: for tests); use kernels='torch' here")
+    if not torch.cuda.is_available() and not INTERPRETED_AT_IMPORT:
+        return ("TRITON_INTERPRET=1 was set after jpmoe.kernels was imported, so the kernels were defined for a GPU "
+                "and cannot run on CPU: set it before the first jpmoe import")
     return None
 
 
