@@ -272,3 +272,24 @@ def test_a_list_of_eos_ids_survives_both_ways(tmp_path):
     config, _ = load_hf(tmp_path / "hf")
     assert config == cfg and json.loads(json.dumps(cfg.to_dict())) == cfg.to_dict()
     assert config_from_hf(config_to_hf(cfg) | {"eos_token_id": [7]}).eos_token_id == 7
+
+
+def test_export_over_an_older_export_replaces_its_weights(tmp_path):
+    """transformers prefers model.safetensors to an index: a single-file model left in OUT by an earlier save was
+    loaded instead of the new shards, silently giving the old weights."""
+    from transformers import MixtralForCausalLM
+
+    torch.manual_seed(0)
+    old = Transformer(MOE).eval()
+    (tmp_path / "hf").mkdir()
+    for stale in ("model.safetensors", "model-00001-of-00003.safetensors"):
+        save_file({"x": torch.zeros(1)}, tmp_path / "hf" / stale)
+    save_hf(old.state_dict(), MOE, tmp_path / "hf")
+    assert sorted(f.name for f in (tmp_path / "hf").glob("*.safetensors")) == ["model-00001-of-00001.safetensors"]
+    hf = MixtralForCausalLM.from_pretrained(tmp_path / "hf").eval()
+    ids = torch.randint(0, MOE.vocab_size, (1, 8))
+    with torch.no_grad():
+        torch.testing.assert_close(hf(ids).logits, old(ids).logits, atol=1e-4, rtol=0)
+    save_checkpoint(old, MOE, tmp_path / "ckpt")
+    assert cli(["to-hf", str(tmp_path / "ckpt"), str(tmp_path / "ckpt")]) == 2
+    assert load_checkpoint(tmp_path / "ckpt")[0] == MOE

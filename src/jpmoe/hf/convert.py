@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -59,6 +60,17 @@ def write_sharded(sd: dict[str, torch.Tensor], out: Path, max_shard_bytes: int) 
     return names
 
 
+def remove_old_weights(out: Path) -> list[str]:
+    """Delete weights a previous export left in `out` (as transformers' save_pretrained does): transformers loads a
+    stale model.safetensors in preference to our index, so its old weights would be used silently."""
+    stale = [f for f in out.iterdir() if f.is_file() and (
+        f.name in ("model.safetensors", INDEX_NAME, "pytorch_model.bin", "pytorch_model.bin.index.json")
+        or re.fullmatch(r"(model|pytorch_model)-\d+-of-\d+\.(safetensors|bin)", f.name))]
+    for f in stale:
+        f.unlink()
+    return sorted(f.name for f in stale)
+
+
 def save_hf(sd: dict[str, torch.Tensor], config: ModelConfig, out: str | Path, *, tokenizer_dir=None,
             max_shard_bytes: int = 5 * 2**30, fused: bool = False, dtype: torch.dtype | None = None) -> Path:
     """Write an HF model directory: config.json, generation_config.json, sharded safetensors with an index."""
@@ -68,6 +80,7 @@ def save_hf(sd: dict[str, torch.Tensor], config: ModelConfig, out: str | Path, *
     if dtype is not None:
         hf = {k: v.to(dtype) for k, v in hf.items()}
     dtype_name = str(next(iter(hf.values())).dtype).removeprefix("torch.")
+    remove_old_weights(out)
     (out / "config.json").write_text(json.dumps(config_to_hf(config, dtype_name), indent=2) + "\n")
     (out / "generation_config.json").write_text(json.dumps(generation_config_to_hf(config), indent=2) + "\n")
     write_sharded(hf, out, max_shard_bytes)
@@ -144,6 +157,9 @@ def convert_to_hf(ckpt: str | Path, out: str | Path, *, tokenizer_dir=None, max_
     from jpmoe.train.checkpoint import PREFIX
 
     path = Path(ckpt)
+    if Path(out).resolve() == path.resolve():
+        raise ValueError(f"the output directory {out} is the checkpoint itself: its config and weights would be "
+                         "overwritten; choose another directory")
     steps = sorted(p.name for p in path.iterdir() if p.is_dir() and p.name.startswith(PREFIX)) if path.is_dir() else []
     if (path / ".metadata").is_file() and (path / "state.json").is_file():
         config, sd = load_training_checkpoint(path)
