@@ -117,9 +117,11 @@ class ModelConfig:
 
     @classmethod
     def preset(cls, name: str, **overrides) -> ModelConfig:
+        """A named preset with `overrides`; head_dim follows the (overridden) hidden_size / num_heads unless given:
+        no preset sets it, and the preset's derived value would silently change the attention width."""
         if name not in PRESETS:
             raise KeyError(f"unknown preset {name!r}; known: {', '.join(sorted(PRESETS))}")
-        return replace(PRESETS[name], **overrides)
+        return replace(PRESETS[name], **({"head_dim": 0} | overrides))
 
 
 PRESETS: dict[str, ModelConfig] = {

@@ -3,6 +3,7 @@ import dataclasses
 import pytest
 
 from jpmoe import ModelConfig
+from jpmoe.config import PRESETS
 
 
 def test_debug_preset_is_small_moe():
@@ -47,3 +48,11 @@ def test_bad_sizes_and_rope_settings_are_named(override, named):
     rope ignores and equal llama3 frequency factors (NaN frequencies) were accepted silently."""
     with pytest.raises(ValueError, match=named):
         ModelConfig.preset("debug-dense", **override)
+
+
+def test_preset_overrides_rederive_head_dim():
+    """preset("debug", hidden_size=128) kept the debug head_dim 16, so attention was 64 wide in a 128-wide model."""
+    assert ModelConfig.preset("debug", hidden_size=128).head_dim == 32
+    assert ModelConfig.preset("debug", num_heads=8, num_kv_heads=4).head_dim == 8
+    assert ModelConfig.preset("debug", head_dim=24).head_dim == 24
+    assert all(ModelConfig.preset(n) == p for n, p in PRESETS.items())
