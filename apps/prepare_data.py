@@ -23,7 +23,7 @@ from pathlib import Path
 from transformers import AutoTokenizer
 
 from jpmoe.data import write_shards
-from jpmoe.data.documents import iter_texts
+from jpmoe.data.documents import iter_texts, rejection_summary
 from jpmoe.tokenizer import tokenizer_fingerprint
 from jpmoe.train import parse_args
 
@@ -67,16 +67,12 @@ def main(args: Args) -> Path:
                             eos_id=tok.eos_token_id, bos_id=tok.bos_token_id, shard_tokens=args.shard_tokens,
                             tokenizer=tokenizer_fingerprint(args.tokenizer))
     except ValueError as e:  # e.g. nothing to write: say what was rejected (a wrong --text_key rejects everything)
-        raise ValueError(f"{e}; {rejections(rejected)}") if rejected else e from None
+        raise ValueError(f"{e}; {rejection_summary(rejected)}") if rejected else e from None
     print(f"shards: {args.out_dir}: {meta['num_docs']} documents, {meta['num_tokens']} tokens "
           f"({meta['dtype']}, {len(meta['shards'])} shard(s), {meta['empty_docs']} empty skipped)", flush=True)
     if rejected:
-        print(rejections(rejected), flush=True)
+        print(rejection_summary(rejected), flush=True)
     return Path(args.out_dir)
-
-
-def rejections(rejected: Counter) -> str:
-    return f"{sum(rejected.values())} documents rejected ({', '.join(f'{k}={v}' for k, v in sorted(rejected.items()))})"
 
 
 if __name__ == "__main__":

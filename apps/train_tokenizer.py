@@ -20,7 +20,7 @@ from pathlib import Path
 from transformers import AutoTokenizer
 
 from jpalign import CHAT_TEMPLATES
-from jpmoe.data.documents import iter_texts
+from jpmoe.data.documents import iter_texts, rejection_summary
 from jpmoe.tokenizer import (
     DEFAULT_CHAT_TEMPLATE,
     chars_per_token,
@@ -56,6 +56,8 @@ def check_args(args: Args) -> None:
             raise ValueError(f"--{name} must be >= 1, got {getattr(args, name)}")
     if args.max_docs < 0:
         raise ValueError(f"--max_docs must be >= 0 (0: all), got {args.max_docs}")
+    if args.chat_template != "roles" and args.chat_template not in CHAT_TEMPLATES:
+        raise ValueError(f"--chat_template {args.chat_template!r}: choose 'roles' or one of {sorted(CHAT_TEMPLATES)}")
 
 
 def main(args: Args) -> Path:
@@ -64,11 +66,9 @@ def main(args: Args) -> Path:
     en = list(iter_texts(args.held_out_en, key=args.text_key, rejected=rejected))  # a bad path fails early
     docs = list(itertools.islice(iter_texts(args.input, key=args.text_key, rejected=rejected), args.max_docs or None))
     if len(docs) <= args.held_out_docs:
-        seen = f" ({sum(rejected.values())} rejected: {dict(sorted(rejected.items()))})" if rejected else ""
+        seen = f" ({rejection_summary(rejected)})" if rejected else ""
         raise ValueError(f"{len(docs)} documents{seen}: need more than held_out_docs={args.held_out_docs}")
     train, held_ja = docs[: len(docs) - args.held_out_docs], docs[len(docs) - args.held_out_docs:]
-    if args.chat_template != "roles" and args.chat_template not in CHAT_TEMPLATES:
-        raise ValueError(f"--chat_template {args.chat_template!r}: choose 'roles' or one of {sorted(CHAT_TEMPLATES)}")
     template = DEFAULT_CHAT_TEMPLATE if args.chat_template == "roles" else CHAT_TEMPLATES[args.chat_template].jinja
     out = Path(args.out_dir)
     spm_path = train_sentencepiece(train, out / "spm", vocab_size=args.vocab_size, model_type=args.model_type,
@@ -81,7 +81,7 @@ def main(args: Args) -> Path:
         report["chars_per_token"]["en_held_out"] = round(chars_per_token(tok, en), 4)
     if rejected:
         report["rejected_docs"] = dict(sorted(rejected.items()))
-        print(f"{sum(rejected.values())} documents rejected: {report['rejected_docs']}", flush=True)
+        print(rejection_summary(rejected), flush=True)
     write_report(out / "report.json", report)
     print(f"tokenizer: {out} (vocab {len(tok)}); chars/token {report['chars_per_token']}", flush=True)
     return out

@@ -58,9 +58,13 @@ class ReferenceLogps:
         return c, r
 
     def save(self, path: str | Path) -> None:
+        """Write atomically (a temporary file, then a rename): a kill never leaves a half-written file."""
+        path = Path(path)
         fp = torch.tensor(list(self.fingerprint.encode()), dtype=torch.uint8)
         tensors = {k: getattr(self, k) for k in ("chosen_sum", "rejected_sum", "chosen_count", "rejected_count")}
-        torch.save({**tensors, "fingerprint": fp}, path)
+        tmp = path.with_name(path.name + ".tmp")
+        torch.save({**tensors, "fingerprint": fp}, tmp)
+        tmp.replace(path)
 
     @classmethod
     def load(cls, path: str | Path, *, expected_fingerprint: str) -> ReferenceLogps:
@@ -76,23 +80,15 @@ class ReferenceLogps:
 
 
 def _load_partial(path: Path | None, expected: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """(sums (2, n), counts (2, n)) of the first n pairs from a partial file of this very pass, else empty."""
-    empty = torch.zeros(2, 0), torch.zeros(2, 0, dtype=torch.long)
-    if path is None or not path.exists():
-        return empty
+    """(sums (2, n), counts (2, n)) of the first n pairs from a partial file of this very pass, else empty. A
+    partial file is a ReferenceLogps of those n pairs under the full pass's fingerprint."""
     try:
-        state = torch.load(path, weights_only=True)
-        found = bytes(state["fingerprint"].tolist()).decode()
-    except Exception:  # a partial file is only ever a speed-up: an unreadable one is recomputed
-        return empty
-    return (state["sums"], state["counts"]) if found == expected else empty
-
-
-def _save_partial(path: Path, sums: torch.Tensor, counts: torch.Tensor, fp: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({"sums": sums, "counts": counts, "fingerprint": torch.tensor(list(fp.encode()), dtype=torch.uint8)},
-               tmp)
-    tmp.replace(path)  # atomic: a kill leaves the previous partial state, never a torn one
+        ref = ReferenceLogps.load(path, expected_fingerprint=expected) if path and path.exists() else None
+    except ValueError:  # unreadable, or another pass's: only ever a speed-up, so recompute
+        ref = None
+    if ref is None:
+        return torch.zeros(2, 0), torch.zeros(2, 0, dtype=torch.long)
+    return torch.stack([ref.chosen_sum, ref.rejected_sum]), torch.stack([ref.chosen_count, ref.rejected_count])
 
 
 def precompute_reference_logps(forward: Forward, pairs: list[EncodedPair], *, pad_token_id: int, model_tag: str,
@@ -129,7 +125,7 @@ def precompute_reference_logps(forward: Forward, pairs: list[EncodedPair], *, pa
             now, done = time.perf_counter(), start + b
             if partial is not None and now - last_save >= save_every_s and done < len(pairs):
                 sums, counts = [torch.cat(sums, 1)], [torch.cat(counts, 1)]
-                _save_partial(partial, sums[0], counts[0], fp)
+                ReferenceLogps(*sums[0], *counts[0], fp).save(partial)
                 last_save = now
             if progress_every_s and (now - last_print >= progress_every_s or done == len(pairs)):
                 rate = (done - first) / max(now - t0, 1e-9)
@@ -145,15 +141,12 @@ def cached_reference_logps(path: str | Path, forward: Forward, pairs: list[Encod
     """Load the cache at `path` when it matches these pairs and model tag, else compute it and save it there
     (continuing from `<path>.partial` when a killed run left one)."""
     path = Path(path)
-    expected = fingerprint(pairs, model_tag)
     if path.exists():
-        return ReferenceLogps.load(path, expected_fingerprint=expected)
+        return ReferenceLogps.load(path, expected_fingerprint=fingerprint(pairs, model_tag))
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
     ref = precompute_reference_logps(forward, pairs, pad_token_id=pad_token_id, model_tag=model_tag,
                                      partial=partial, **kwargs)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    ref.save(tmp)
-    tmp.replace(path)  # atomic: a killed run never leaves a half-written cache
+    ref.save(path)
     partial.unlink(missing_ok=True)
     return ref

@@ -4,7 +4,8 @@ Same semantics as `jpmoe.kernels.moe_mlp.moe_mlp_reference` (its test oracle), b
 - (token, expert) pairs are sorted by expert once into a padded row buffer (`jpmoe.cpu_moe_layout`): runs of
   experts share a row capacity, so each run's matmuls are one `torch.bmm` (large, few calls, 2 threads busy);
 - the gate and up projections are one matmul against the fused (2I, H) weight;
-- the SwiGLU and its derivative run once over the whole buffer (few ops, few thread synchronisations);
+- the forward's SwiGLU runs run by run, right after that run's gate-up matmul; its derivative runs once over the
+  whole buffer (few ops, few thread synchronisations);
 - the backward writes each run's weight gradient with one bmm (no full-size zero tensors per expert, which is
   where autograd through `w[e]` indexing spends most of its time) and skips the gradients nobody asked for;
 - large temporaries and saved activations come from a reusable CPU pool (`jpmoe.cpu_moe_workspace`): without it

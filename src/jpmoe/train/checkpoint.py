@@ -116,14 +116,20 @@ class CheckpointManager:
 
     def checkpoints(self) -> list[Path]:
         """Complete checkpoints, oldest first; damaged ones are skipped with a warning."""
-        found = []
+        return self._scan()[0]
+
+    def _scan(self) -> tuple[list[Path], list[Path]]:
+        """(complete, damaged) step directories, oldest first; each damaged one is warned about."""
+        found, damaged = [], []
         for path in sorted(p for p in self.dir.glob(f"{PREFIX}*") if p.is_dir() and not p.name.endswith(".tmp")):
             why = self._complete(path)
             if why is None:
                 found.append(path)
-            elif self.rank == 0:
-                warnings.warn(f"skipping damaged checkpoint {path}: {why}", stacklevel=2)
-        return found
+                continue
+            damaged.append(path)
+            if self.rank == 0:
+                warnings.warn(f"skipping damaged checkpoint {path}: {why}", stacklevel=3)
+        return found, damaged
 
     def latest(self) -> Path | None:
         ckpts = self.checkpoints()
@@ -199,9 +205,7 @@ class CheckpointManager:
     def load_latest(self, model, optimizer, scheduler) -> tuple[Path, TrainState] | None:
         """Resume from the newest checkpoint that loads; one that fails to read (corrupt shard) is skipped with a
         warning and the one before it used. None when there is none; an error when every one is unreadable."""
-        ckpts = self.checkpoints()
-        damaged = [p for p in self.dir.glob(f"{PREFIX}*") if p.is_dir() and not p.name.endswith(".tmp")
-                   and p not in ckpts]
+        ckpts, damaged = self._scan()
         if damaged and not ckpts:  # starting over would empty the metrics log and later prune these
             names = ", ".join(sorted(p.name for p in damaged))
             raise RuntimeError(f"every checkpoint in {self.dir} is damaged ({names}; see the warnings); move the "

@@ -42,9 +42,9 @@ def _convert(name: str, kind: Any, value: Any) -> Any:
         raise ValueError(f"--{name}: cannot read {value!r} as {kind.__name__}") from e
 
 
-def usage(cls: type, doc: str | None = None) -> str:
-    """The app's docstring (the `__main__` module's unless given), then every flag with its type and default."""
-    doc = doc if doc is not None else getattr(sys.modules.get("__main__"), "__doc__", None) or ""
+def usage(cls: type) -> str:
+    """The app's docstring (the `__main__` module's), then every flag with its type and default."""
+    doc = getattr(sys.modules.get("__main__"), "__doc__", None) or ""
     hints = typing.get_type_hints(cls)
     lines = [doc.strip(), "", "flags (each also a key of --config FILE.toml):"]
     for f in dataclasses.fields(cls):
@@ -65,7 +65,7 @@ def parse_args(cls: type[T], argv: list[str] | None = None) -> T:
         raise SystemExit(0)
     try:
         return _parse(cls, argv)
-    except (ValueError, OSError, tomllib.TOMLDecodeError) as e:
+    except (ValueError, OSError) as e:  # tomllib.TOMLDecodeError is a ValueError
         if not own:
             raise
         print(f"error: {e}", file=sys.stderr)
