@@ -13,6 +13,7 @@ scored twice, and the result equals an uninterrupted pass.
 from __future__ import annotations
 
 import hashlib
+import pickle
 import sys
 import time
 from collections.abc import Callable
@@ -28,6 +29,7 @@ from jpalign.pairs import EncodedPair, collate_pairs
 from jpalign.sft import shift_labels
 
 # forward(batch) -> logits (2B, T, V) aligned with input_ids, or (hidden (2B, T, H), lm_head weight (V, H))
+_TENSORS = ("chosen_sum", "rejected_sum", "chosen_count", "rejected_count")
 Forward = Callable[[dict], "torch.Tensor | tuple[torch.Tensor, torch.Tensor]"]
 
 
@@ -61,18 +63,25 @@ class ReferenceLogps:
         """Write atomically (a temporary file, then a rename): a kill never leaves a half-written file."""
         path = Path(path)
         fp = torch.tensor(list(self.fingerprint.encode()), dtype=torch.uint8)
-        tensors = {k: getattr(self, k) for k in ("chosen_sum", "rejected_sum", "chosen_count", "rejected_count")}
+        tensors = {k: getattr(self, k) for k in _TENSORS}
         tmp = path.with_name(path.name + ".tmp")
         torch.save({**tensors, "fingerprint": fp}, tmp)
         tmp.replace(path)
 
     @classmethod
     def load(cls, path: str | Path, *, expected_fingerprint: str) -> ReferenceLogps:
-        try:
+        try:  # tensors and plain data only: a cache file someone handed over never runs code
             state = torch.load(path, weights_only=True)
         except Exception as err:  # torch's message would suggest weights_only=False: never for a cache file
+            if isinstance(err, pickle.UnpicklingError) and "GLOBAL" in str(err):  # asks for code, not damage
+                raise ValueError(f"{path}: refused to load it: it asks for {str(err).split('GLOBAL ')[1].split()[0]}, "
+                                 "which a reference log-prob cache never holds (it may have been tampered with; "
+                                 "nothing from it was run); delete it to recompute") from None
             raise ValueError(f"{path}: not a readable reference log-prob cache ({type(err).__name__}); "
                              "delete it to recompute") from None
+        if not isinstance(state, dict) or set(state) != {*_TENSORS, "fingerprint"} or not all(
+                isinstance(v, torch.Tensor) for v in state.values()):
+            raise ValueError(f"{path}: not a reference log-prob cache (other contents); delete it to recompute")
         found = bytes(state.pop("fingerprint").tolist()).decode()
         if found != expected_fingerprint:
             raise ValueError(f"{path}: reference log-probs were computed for other pairs or another model tag")

@@ -70,3 +70,34 @@ def test_a_killed_reference_pass_resumes_where_it_stopped(tmp_path, tokenizer, c
     seen.clear()
     cached_reference_logps(tmp_path / "b.pt", counting, pairs, **kw)
     assert sum(seen) == 10
+
+
+class _Payload:
+    """Unpickled with plain pickle (torch.load(weights_only=False)), this writes `marker`."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return exec, (f"open({self.marker!r}, 'w').write('ran')",)
+
+
+def test_a_planted_payload_in_the_cache_or_its_partial_file_never_runs(tmp_path, pairs, tokenizer):
+    """The cache is refused naming the file; the partial file (only ever a speed-up) is recomputed over."""
+    marker, cache = tmp_path / "ran", tmp_path / "ref.pt"
+    torch.save(_Payload(marker), cache)
+    kw = dict(pad_token_id=pad_id(tokenizer), model_tag="m")
+    with pytest.raises(ValueError, match="ref.pt: refused to load it.*nothing from it was run"):
+        cached_reference_logps(cache, _forward, pairs, **kw)
+    cache.unlink()
+    torch.save(_Payload(marker), tmp_path / "ref.pt.partial")
+    ref = cached_reference_logps(cache, _forward, pairs, **kw)
+    assert ref.chosen_sum.shape == (1,) and not (tmp_path / "ref.pt.partial").exists()
+    assert not marker.exists()
+
+
+def test_a_cache_file_with_other_contents_is_named(tmp_path, pairs, tokenizer):
+    cache = tmp_path / "ref.pt"
+    torch.save({"chosen_sum": torch.zeros(1)}, cache)
+    with pytest.raises(ValueError, match="ref.pt: not a reference log-prob cache"):
+        cached_reference_logps(cache, _forward, pairs, pad_token_id=pad_id(tokenizer), model_tag="m")

@@ -4,7 +4,8 @@ Layout of `<dir>/step-00000100/`: DCP files (model and optimiser, sharded as tra
 (each rank's RNG states), `trainer.pt` (scheduler state), `state.json` (step, data position, stage, run
 fingerprint; written last). A checkpoint is written to `step-N.tmp/` and renamed once every rank has finished,
 so a directory without `.tmp` is complete unless damaged; a damaged one (no state.json or DCP metadata, or
-unreadable) is skipped with a warning and the one before it is used.
+unreadable) is skipped with a warning and the one before it is used. Loading never runs code from the files
+(`jpmoe.train.safe_read`): a file that asks for it stops the load with an error that names it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from torch.distributed.checkpoint.api import CheckpointException
 from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
 
 from jpmoe.train.dist import barrier, broadcast_object
+from jpmoe.train.safe_read import UnsafeCheckpointError, dcp_load, torch_load
 
 PREFIX = "step-"
 SAFETY = 1.2  # bytes needed = last checkpoint's size (or the estimate) x SAFETY
@@ -214,6 +216,8 @@ class CheckpointManager:
             self.check_fingerprint(path)  # another run's directory is an error, never skipped
             try:
                 return path, self.load(path, model, optimizer, scheduler)
+            except UnsafeCheckpointError:  # planted, not damaged: falling back would hide it
+                raise
             except (Exception, CheckpointException) as e:  # DCP's wrapper of read errors is a BaseException
                 warnings.warn(f"skipping unreadable checkpoint {path}: {type(e).__name__}: {e}", stacklevel=2)
         if ckpts:
@@ -226,14 +230,12 @@ class CheckpointManager:
         self.check_fingerprint(path)
         model_sd, optim_sd = get_state_dict(model, optimizer)
         sd = {"model": model_sd, "optim": optim_sd}
-        with warnings.catch_warnings():  # "assuming the intent is to load in a single process": it is
-            warnings.filterwarnings("ignore", message="torch.distributed is disabled")
-            dcp.load(sd, checkpoint_id=str(path))
+        dcp_load(sd, path)
         set_state_dict(model, optimizer, model_state_dict=sd["model"], optim_state_dict=sd["optim"])
-        scheduler.load_state_dict(torch.load(path / "trainer.pt", weights_only=True)["scheduler"])
+        scheduler.load_state_dict(torch_load(path / "trainer.pt")["scheduler"])
         rng = path / f"rng-rank{self.rank}.pt"
         if restore_rng and rng.is_file():
-            _set_rng_state(torch.load(rng, weights_only=True))
+            _set_rng_state(torch_load(rng))
         elif restore_rng:  # this rank did not exist when it was saved: weights, optimiser and data position resume
             warnings.warn(f"{path} was saved by fewer ranks; rank {self.rank} keeps its seeded RNG", stacklevel=2)
         record = json.loads((path / "state.json").read_text())
@@ -252,7 +254,5 @@ def load_model_weights(path: str | Path, model: torch.nn.Module) -> None:
     from torch.distributed.checkpoint.state_dict import get_model_state_dict, set_model_state_dict
 
     sd = {"model": get_model_state_dict(model)}
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="torch.distributed is disabled")
-        dcp.load(sd, checkpoint_id=str(path))
+    dcp_load(sd, path)
     set_model_state_dict(model, sd["model"])
