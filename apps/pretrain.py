@@ -48,6 +48,7 @@ from jpmoe.train import (
     teardown_distributed,
     train_step,
 )
+from jpmoe.train.disk import stops_when_disk_full
 from jpmoe.train.monitor import SAMPLE_PROMPTS, peak_flops
 from jpmoe.train.state_dicts import full_model_state_dict, wrap_model
 
@@ -244,9 +245,11 @@ def main(args: Args) -> Path:
         after_step(args, state, result, total, ckpt, model, optimizer, scheduler, spikes, monitor, tokenizer, dist)
 
     if args.export:
-        export(model, config, out / "hf", args.tokenizer, dist.is_main)
+        with stops_when_disk_full(f"the Hugging Face export {out / 'hf'}", out):
+            export(model, config, out / "hf", args.tokenizer, dist.is_main)
     if dist.is_main:
-        plot = monitor.plot()
+        with stops_when_disk_full(f"{out / 'loss_curve.png'}", out):
+            plot = monitor.plot()
         print(json.dumps({"metrics": str(monitor.metrics_path), "samples": str(monitor.samples_path),
                           "loss_curve": str(plot), "checkpoints": str(ckpt.dir),
                           "hf": str(out / "hf") if args.export else None}, ensure_ascii=False), flush=True)

@@ -10,7 +10,6 @@ unreadable) is skipped with a warning and the one before it is used. Loading nev
 
 from __future__ import annotations
 
-import errno
 import json
 import random
 import shutil
@@ -23,15 +22,12 @@ import torch.distributed.checkpoint as dcp
 from torch.distributed.checkpoint.api import CheckpointException
 from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
 
+from jpmoe.train.disk import DiskFullError, disk_full_message, free_mb, is_disk_full
 from jpmoe.train.dist import barrier, broadcast_object
 from jpmoe.train.safe_read import UnsafeCheckpointError, dcp_load, torch_load
 
 PREFIX = "step-"
 SAFETY = 1.2  # bytes needed = last checkpoint's size (or the estimate) x SAFETY
-
-
-class DiskFullError(RuntimeError):
-    """Raised before a save that would not fit; the previous checkpoints are untouched."""
 
 
 class ConfigMismatchError(ValueError):
@@ -57,11 +53,13 @@ def _estimate_bytes(model: torch.nn.Module, optimizer: torch.optim.Optimizer) ->
     return model_bytes + 2 * 4 * sum(p.numel() for p in model.parameters())
 
 
-def _is_disk_full(e: BaseException) -> bool:
-    """ENOSPC, raised directly or by any rank inside DCP's CheckpointException (failures: rank -> (error, tb))."""
-    if isinstance(e, CheckpointException):
-        return any(_is_disk_full(f[0] if isinstance(f, tuple) else f) for f in e.failures.values())
-    return isinstance(e, OSError) and e.errno == errno.ENOSPC
+def _all_ranks(value) -> list:
+    """Every rank's `value` (one process: [value])."""
+    if torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1:
+        out = [None] * torch.distributed.get_world_size()
+        torch.distributed.all_gather_object(out, value)
+        return out
+    return [value]
 
 
 def _rng_state() -> dict:
@@ -152,16 +150,16 @@ class CheckpointManager:
         return int(SAFETY * (_dir_bytes(ckpts[-1]) if ckpts else _estimate_bytes(model, optimizer)))
 
     def save(self, state: TrainState, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler) -> Path:
-        """Write checkpoint `state.step`; raises DiskFullError (nothing written) when it would not fit."""
+        """Write checkpoint `state.step`. A disk too full for it, found before the save or while writing it, is a
+        DiskFullError on every rank (the partial step removed, the previous checkpoint intact)."""
         final = self.dir / f"{PREFIX}{state.step:08d}"
         tmp = final.with_name(final.name + ".tmp")
         verdict = None
         if self.rank == 0:
             need, free = self._needed_bytes(model, optimizer), shutil.disk_usage(self.dir).free
             if free < need:
-                verdict = (f"not enough free disk to save checkpoint {final.name}: need about {need / 1e6:.1f} MB, "
-                           f"{free / 1e6:.1f} MB free in {self.dir}; the previous checkpoint is intact. "
-                           "Free space or lower `keep`, then rerun to resume.")
+                verdict = disk_full_message(final.name, self.dir,
+                                            f"need about {need / 1e6:.1f} MB, {free / 1e6:.1f} MB free")
             else:
                 shutil.rmtree(tmp, ignore_errors=True)
                 tmp.mkdir(parents=True)
@@ -169,16 +167,8 @@ class CheckpointManager:
         if verdict:
             raise DiskFullError(verdict)
         barrier()
-        try:
-            self._write(tmp, state, model, optimizer, scheduler)
-        except (OSError, CheckpointException) as e:  # DCP wraps its writers' errors in a CheckpointException
-            if self.rank == 0:
-                shutil.rmtree(tmp, ignore_errors=True)
-            if _is_disk_full(e):
-                raise DiskFullError(f"disk full while writing {tmp}; removed it, the previous checkpoint is intact. "
-                                    "Free space, then rerun to resume.") from e
-            raise
-        barrier()
+        self._agreed(final, tmp, lambda: self._write_shards(tmp, model, optimizer, scheduler))
+        self._agreed(final, tmp, lambda: self._write_state(tmp, state))  # last: its presence marks completeness
         if self.rank == 0:
             shutil.rmtree(final, ignore_errors=True)
             tmp.rename(final)
@@ -190,7 +180,28 @@ class CheckpointManager:
         barrier()
         return final
 
-    def _write(self, tmp: Path, state: TrainState, model, optimizer, scheduler) -> None:
+    def _agreed(self, final: Path, tmp: Path, write) -> None:
+        """Run `write` on every rank; when any rank failed, remove `tmp` and raise on every rank (a DiskFullError
+        when any failure was a full disk), so that no rank waits for another at the next collective."""
+        failure = None
+        try:
+            write()
+        except (Exception, CheckpointException) as e:  # DCP wraps its writers' errors in a CheckpointException
+            failure = e
+        outcomes = _all_ranks(None if failure is None else "disk" if is_disk_full(failure) else repr(failure))
+        if all(o is None for o in outcomes):
+            return
+        if self.rank == 0:
+            shutil.rmtree(tmp, ignore_errors=True)
+        if "disk" in outcomes:
+            detail = f"the disk filled while writing it (removed it; {free_mb(self.dir):.1f} MB free now)"
+            raise DiskFullError(disk_full_message(final.name, self.dir, detail)) from failure
+        if failure is not None:
+            raise failure
+        raise RuntimeError(f"saving {final.name} failed on another rank ({next(o for o in outcomes if o)}); removed "
+                           "it, the previous checkpoint is intact")
+
+    def _write_shards(self, tmp: Path, model, optimizer, scheduler) -> None:
         model_sd, optim_sd = get_state_dict(model, optimizer)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="torch.distributed is disabled")
@@ -198,7 +209,8 @@ class CheckpointManager:
         torch.save(_rng_state(), tmp / f"rng-rank{self.rank}.pt")
         if self.rank == 0:
             torch.save({"scheduler": scheduler.state_dict()}, tmp / "trainer.pt")
-        barrier()
+
+    def _write_state(self, tmp: Path, state: TrainState) -> None:
         if self.rank == 0:
             record = {**state.__dict__, "world_size": self.world_size, "fingerprint": self.fingerprint}
             (tmp / "state.json").write_text(json.dumps(record, indent=2) + "\n")

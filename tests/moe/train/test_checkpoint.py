@@ -76,7 +76,7 @@ def test_disk_full_during_the_write_removes_the_partial(tmp_path, monkeypatch):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(ckpt_mod.dcp, "save", full)
-    with pytest.raises(DiskFullError, match="disk full while writing"):
+    with pytest.raises(DiskFullError, match="the disk filled while writing it"):
         mgr.save(TrainState(step=2), model, opt, sched)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["step-00000001"]
     model2, opt2, sched2 = setup(seed=3)
@@ -212,7 +212,7 @@ def test_disk_full_inside_dcp_is_a_disk_full_error(tmp_path, monkeypatch):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(dcp_fs, "_write_item", full)
-    with pytest.raises(DiskFullError, match="disk full while writing"):
+    with pytest.raises(DiskFullError, match="the disk filled while writing it"):
         mgr.save(TrainState(step=2), model, opt, sched)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["step-00000001"]
 
