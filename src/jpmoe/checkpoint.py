@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from jpmoe.config import ModelConfig
+from jpmoe.config import ConfigTypeError, ModelConfig
 from jpmoe.model import Transformer
 
 CONFIG_NAME, WEIGHTS_NAME = "config.json", "model.safetensors"
@@ -37,6 +38,23 @@ def read_safetensors(file: Path) -> dict[str, torch.Tensor]:
         raise ValueError(f"{file} is not a readable safetensors file: {e}") from None
 
 
+def save_safetensors(sd: dict[str, torch.Tensor], file: Path) -> None:
+    """safetensors' save_file, leaving the file readable like any other this process writes: safetensors creates
+    it 0600, whatever the umask."""
+    save_file(sd, str(file), metadata={"format": "pt"})
+    file.chmod(0o666 & ~_umask())
+
+
+def _umask() -> int:
+    try:  # Linux says it without changing it (os.umask sets it, which races with other threads writing files)
+        status = Path("/proc/self/status").read_text()
+        return int(next(line.split()[1] for line in status.splitlines() if line.startswith("Umask:")), 8)
+    except (OSError, StopIteration, ValueError):
+        mask = os.umask(0o022)
+        os.umask(mask)
+        return mask
+
+
 def expected_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
     """Every key of our state dict (tied lm_head left out) with its shape."""
     H, D, inter, E = config.hidden_size, config.head_dim, config.intermediate_size, config.num_experts
@@ -59,8 +77,25 @@ def expected_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
+def check_tied_lm_head(lm_head: torch.Tensor, embedding: torch.Tensor, names: str) -> None:
+    """A tied model stores its lm_head once, as the embedding; a stored copy that differs would be dropped, which
+    makes another model than the one saved: an error. `names` says which keys were compared."""
+    if lm_head.is_meta or embedding.is_meta:
+        return
+    if lm_head.shape != embedding.shape or not torch.equal(lm_head, embedding):
+        diff = f"shapes {tuple(lm_head.shape)} and {tuple(embedding.shape)}" if lm_head.shape != embedding.shape \
+            else f"max abs difference {(lm_head.float() - embedding.float()).abs().max().item():.3g}"
+        raise ValueError(f"the config ties the embeddings, but the stored {names} differ ({diff}): loading would drop "
+                         "the lm_head and give another model. Untie them in the config (tie_word_embeddings / "
+                         "tie_embeddings false) to keep the stored lm_head, or remove it to use the embedding.")
+
+
 def check_state_dict(sd: dict[str, torch.Tensor], config: ModelConfig) -> None:
-    """Raise a KeyError/ValueError naming every missing, unexpected or mis-shaped key."""
+    """Raise a KeyError/ValueError naming every missing, unexpected or mis-shaped key (and a stored lm_head that
+    differs from the embedding it is tied to)."""
+    if config.tie_embeddings and "lm_head.weight" in sd and "tok_embeddings.weight" in sd:
+        check_tied_lm_head(sd["lm_head.weight"], sd["tok_embeddings.weight"],
+                           "lm_head.weight and tok_embeddings.weight")
     want = expected_shapes(config)
     have = {k: v for k, v in sd.items() if not (config.tie_embeddings and k == "lm_head.weight")}
     missing, unexpected = sorted(set(want) - set(have)), sorted(set(have) - set(want))
@@ -76,11 +111,11 @@ def check_state_dict(sd: dict[str, torch.Tensor], config: ModelConfig) -> None:
 def save_checkpoint(model_or_state_dict, config: ModelConfig, path: str | Path) -> Path:
     """Write config.json and model.safetensors (the tied lm_head is stored once, as the embedding)."""
     sd = model_or_state_dict.state_dict() if isinstance(model_or_state_dict, torch.nn.Module) else model_or_state_dict
-    sd = {k: v.detach().contiguous() for k, v in sd.items() if not (config.tie_embeddings and k == "lm_head.weight")}
     check_state_dict(sd, config)
+    sd = {k: v.detach().contiguous() for k, v in sd.items() if not (config.tie_embeddings and k == "lm_head.weight")}
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    save_file(sd, str(path / WEIGHTS_NAME), metadata={"format": "pt"})
+    save_safetensors(sd, path / WEIGHTS_NAME)
     (path / CONFIG_NAME).write_text(json.dumps({"format": "jpmoe", "model": config.to_dict()}, indent=2) + "\n")
     return path
 
@@ -95,7 +130,19 @@ def load_config(path: str | Path) -> ModelConfig:
         hint = " (it looks like a Hugging Face checkpoint: run `python -m jpmoe.hf from-hf` first)" \
             if "architectures" in d else ""
         raise ValueError(f"{file} is not a jpmoe config{hint}")
-    return ModelConfig.from_dict(d["model"])
+    return config_from_dict(d.get("model"), file)
+
+
+def config_from_dict(d, file: Path) -> ModelConfig:
+    """ModelConfig from the model fields stored in `file`; a wrong field or type is an error naming the file."""
+    if not isinstance(d, dict):
+        raise ValueError(f"{file}: the model config must be a JSON object, got {d!r}")
+    try:
+        return ModelConfig.from_dict(d)
+    except ConfigTypeError as e:
+        raise ConfigTypeError(f"{file}: {e}") from None
+    except ValueError as e:
+        raise ValueError(f"{file}: {e}") from None
 
 
 def load_checkpoint(path: str | Path) -> tuple[ModelConfig, dict[str, torch.Tensor]]:

@@ -9,6 +9,17 @@ ROPE_TYPES = ("default", "linear", "llama3")
 AUX_LOSS_SCOPES = ("layer", "global")
 
 
+class ConfigTypeError(TypeError, ValueError):
+    """A config field of the wrong type (a ValueError too, so that every bad-input handler reports it)."""
+
+
+def check_kind(where: str, name: str, value, kind: str) -> None:
+    """Raise ConfigTypeError naming `where` and the field when `value` is not of `kind` (a KIND_CHECKS key)."""
+    if not KIND_CHECKS[kind](value):
+        raise ConfigTypeError(f"{where} field {name!r} must be {KIND_NAMES[kind]}, got {value!r} "
+                              f"({type(value).__name__})")
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     vocab_size: int = 32000
@@ -45,6 +56,7 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if isinstance(self.eos_token_id, list):  # from JSON
             object.__setattr__(self, "eos_token_id", tuple(self.eos_token_id))
+        self._check_types()
         self._check_sizes()
         if self.head_dim == 0:
             if self.hidden_size % self.num_heads:
@@ -64,6 +76,16 @@ class ModelConfig:
             raise ValueError("shared_expert_size needs num_experts > 0 (a dense model has no experts to share)")
         if self.kernels not in ("torch", "triton"):  # whether triton can run here is checked at the first forward
             raise ValueError(f"kernels must be 'torch' or 'triton', not {self.kernels!r}")
+
+    def _check_types(self) -> None:
+        """Each field has its annotated JSON type (`"num_layers": "2"` would fail later inside a comparison, and
+        `"eos_token_id": "2"` would be written to the Hugging Face config as a string); an int is accepted for a
+        float field and stored as a float."""
+        for f in dataclasses.fields(self):
+            value, kind = getattr(self, f.name), FIELD_KINDS[f.name]
+            check_kind("ModelConfig", f.name, value, kind)
+            if kind == "float":
+                object.__setattr__(self, f.name, float(value))
 
     def _check_sizes(self) -> None:
         """Sizes and rotary settings that would crash deep in torch (or give NaN) are named here instead."""
@@ -122,6 +144,27 @@ class ModelConfig:
         if name not in PRESETS:
             raise KeyError(f"unknown preset {name!r}; known: {', '.join(sorted(PRESETS))}")
         return replace(PRESETS[name], **({"head_dim": 0} | overrides))
+
+
+def is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)  # JSON true is not the integer 1
+
+
+KIND_CHECKS = {
+    "int": is_int,
+    "float": lambda v: isinstance(v, float) or is_int(v),
+    "bool": lambda v: isinstance(v, bool),
+    "str": lambda v: isinstance(v, str),
+    "int?": lambda v: v is None or is_int(v),
+    "ids?": lambda v: v is None or is_int(v) or (isinstance(v, (tuple, list)) and v and all(map(is_int, v))),
+    "dict?": lambda v: v is None or isinstance(v, dict),
+}
+KIND_NAMES = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string",
+              "int?": "an integer or null", "ids?": "an integer, a non-empty list of integers or null",
+              "dict?": "an object or null"}
+# the annotation of each field as one of KIND_CHECKS (annotations are strings under `from __future__`)
+FIELD_KINDS = {f.name: {"int": "int", "float": "float", "bool": "bool", "str": "str", "int | None": "int?",
+                        "int | tuple[int, ...] | None": "ids?"}[f.type] for f in dataclasses.fields(ModelConfig)}
 
 
 PRESETS: dict[str, ModelConfig] = {

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from jpmoe.config import ModelConfig
+from jpmoe.config import ConfigTypeError, ModelConfig, check_kind
 
 ARCHITECTURES = {"LlamaForCausalLM": "llama", "MixtralForCausalLM": "mixtral"}
 
@@ -98,28 +98,58 @@ def _reject_unsupported(d: dict) -> None:
         raise ValueError("pretraining_tp != 1 is not supported")
 
 
+# the JSON type of every field config_from_hf reads (config.KIND_CHECKS); null stands for "left out" where allowed
+HF_FIELD_KINDS = {
+    "vocab_size": "int", "hidden_size": "int", "intermediate_size": "int", "num_hidden_layers": "int",
+    "num_attention_heads": "int", "num_key_value_heads": "int?", "head_dim": "int?", "max_position_embeddings": "int",
+    "rms_norm_eps": "float", "rope_theta": "float", "tie_word_embeddings": "bool", "initializer_range": "float",
+    "bos_token_id": "int?", "eos_token_id": "ids?", "pad_token_id": "int?", "num_local_experts": "int",
+    "num_experts_per_tok": "int", "router_aux_loss_coef": "float", "sliding_window": "int?",
+    "attention_bias": "bool", "mlp_bias": "bool", "hidden_act": "str", "pretraining_tp": "int",
+    "rope_parameters": "dict?", "rope_scaling": "dict?", "jpmoe": "dict?",
+}
+ROPE_FIELD_KINDS = {"rope_theta": "float", "rope_type": "str", "type": "str", "factor": "float",
+                    "low_freq_factor": "float", "high_freq_factor": "float", "original_max_position_embeddings": "int"}
+
+
+def _check_types(d: dict) -> None:
+    """Every field config_from_hf reads has its JSON type (`"hidden_size": "64"` is an error naming it)."""
+    for name, kind in HF_FIELD_KINDS.items():
+        if name in d and (d[name] is not None or kind.endswith("?")):
+            check_kind("config.json", name, d[name], kind)
+    for group in ("rope_parameters", "rope_scaling"):
+        for name, value in (d.get(group) or {}).items():
+            if name in ROPE_FIELD_KINDS:
+                check_kind(f"config.json {group}", name, value, ROPE_FIELD_KINDS[name])
+
+
 def config_from_hf(d: dict, **overrides) -> ModelConfig:
-    """A transformers config.json dict -> ModelConfig. Raises ValueError for other architectures or features."""
+    """A transformers config.json dict -> ModelConfig. Raises ValueError for other architectures or features, and
+    ConfigTypeError (a ValueError) for a field of the wrong type."""
     archs = d.get("architectures") or []
+    if not isinstance(archs, list):
+        raise ConfigTypeError(f"config.json field 'architectures' must be a list, got {archs!r}")
     arch = next((a for a in archs if a in ARCHITECTURES), None)
     if arch is None:
         raise ValueError(f"unsupported architecture {archs or d.get('model_type')!r}: only "
                          f"{', '.join(ARCHITECTURES)} can be converted")
+    _check_types(d)
     _reject_unsupported(d)
     need = [k for k in ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads")
-            if k not in d]
+            if d.get(k) is None]
     if need:
         raise ValueError(f"the Hugging Face config lacks {need}")
-    d = DEFAULTS[arch] | {k: v for k, v in d.items() if v is not None or k not in DEFAULTS[arch]}
-    H, n_heads = d["hidden_size"], d["num_attention_heads"]
+    # null where null has no meaning of its own is a field left out: transformers' default applies
+    d = DEFAULTS[arch] | {k: v for k, v in d.items() if v is not None or HF_FIELD_KINDS.get(k, "").endswith("?")}
+    n_heads = d["num_attention_heads"]
     max_len = d["max_position_embeddings"]
     eos = d.get("eos_token_id")  # a list (Llama 3.1) is kept whole: generation must stop at each of them
     if isinstance(eos, list):
         eos = eos[0] if len(eos) == 1 else tuple(eos) or None
     kw = dict(
-        vocab_size=d["vocab_size"], hidden_size=H, intermediate_size=d["intermediate_size"],
+        vocab_size=d["vocab_size"], hidden_size=d["hidden_size"], intermediate_size=d["intermediate_size"],
         num_layers=d["num_hidden_layers"], num_heads=n_heads, num_kv_heads=d.get("num_key_value_heads") or n_heads,
-        head_dim=d.get("head_dim") or H // n_heads, max_seq_len=max_len, rms_norm_eps=d["rms_norm_eps"],
+        head_dim=d.get("head_dim") or 0, max_seq_len=max_len, rms_norm_eps=d["rms_norm_eps"],
         tie_embeddings=bool(d.get("tie_word_embeddings", False)), init_std=d.get("initializer_range", 0.02),
         bos_token_id=d.get("bos_token_id"), eos_token_id=eos,
         pad_token_id=d.get("pad_token_id"), **_rope_fields(d, DEFAULTS[arch]["rope_theta"]),

@@ -8,10 +8,16 @@ import shutil
 from pathlib import Path
 
 import torch
-from safetensors.torch import save_file
 
-from jpmoe.checkpoint import load_checkpoint, read_json, read_safetensors, save_checkpoint
-from jpmoe.config import ModelConfig
+from jpmoe.checkpoint import (
+    config_from_dict,
+    load_checkpoint,
+    read_json,
+    read_safetensors,
+    save_checkpoint,
+    save_safetensors,
+)
+from jpmoe.config import ConfigTypeError, ModelConfig
 from jpmoe.hf.configs import config_from_hf, config_to_hf, generation_config_to_hf
 from jpmoe.hf.keymap import from_hf_state_dict, to_hf_state_dict
 
@@ -52,7 +58,7 @@ def write_sharded(sd: dict[str, torch.Tensor], out: Path, max_shard_bytes: int) 
     names = [f"model-{i + 1:05d}-of-{len(shards):05d}.safetensors" for i in range(len(shards))]
     weight_map = {}
     for name, shard in zip(names, shards):
-        save_file(shard, str(out / name), metadata={"format": "pt"})
+        save_safetensors(shard, out / name)
         weight_map |= dict.fromkeys(shard, name)
     total = sum(v.numel() * v.element_size() for v in sd.values())
     index = {"metadata": {"total_size": total}, "weight_map": weight_map}
@@ -126,7 +132,12 @@ def load_hf(src: str | Path, **config_overrides) -> tuple[ModelConfig, dict[str,
     d = read_json(src / "config.json")
     if d.get("format") == "jpmoe":
         raise ValueError(f"{src} is a jpmoe checkpoint, not a Hugging Face one (to-hf exports it)")
-    config = config_from_hf(d, **config_overrides)
+    try:
+        config = config_from_hf(d, **config_overrides)
+    except ConfigTypeError as e:
+        raise ConfigTypeError(f"{src / 'config.json'}: {e}") from None
+    except ValueError as e:
+        raise ValueError(f"{src / 'config.json'}: {e}") from None
     return config, from_hf_state_dict(read_hf_weights(src), config)
 
 
@@ -144,7 +155,7 @@ def load_training_checkpoint(path: str | Path) -> tuple[ModelConfig, dict[str, t
     from jpmoe.model import Transformer
     from jpmoe.train.checkpoint import checkpoint_model_config, load_model_weights
 
-    config = ModelConfig.from_dict(checkpoint_model_config(path))
+    config = config_from_dict(checkpoint_model_config(path), Path(path) / "state.json")
     model = Transformer(config)
     load_model_weights(path, model)
     return config, model.state_dict()

@@ -12,7 +12,7 @@ import re
 
 import torch
 
-from jpmoe.checkpoint import check_state_dict, expected_shapes
+from jpmoe.checkpoint import check_state_dict, check_tied_lm_head, expected_shapes
 from jpmoe.config import ModelConfig
 
 # ours -> HF; "{i}" is the layer index
@@ -92,7 +92,10 @@ def from_hf_state_dict(hf: dict[str, torch.Tensor], config: ModelConfig) -> dict
 
     sd = {ours: take(h) for ours, h in SHARED_KEYS.items() if ours != "lm_head.weight"}
     if config.tie_embeddings:
-        used.add("lm_head.weight")  # some exporters still write the tied copy
+        if "lm_head.weight" in hf:  # some exporters still write the tied copy: it must be the embedding
+            check_tied_lm_head(hf["lm_head.weight"], sd["tok_embeddings.weight"],
+                               "lm_head.weight and model.embed_tokens.weight")
+        used.add("lm_head.weight")
     else:
         sd["lm_head.weight"] = take("lm_head.weight")
     for i in range(config.num_layers):

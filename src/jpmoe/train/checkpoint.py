@@ -257,7 +257,11 @@ class CheckpointManager:
 
 def checkpoint_model_config(path: str | Path) -> dict:
     """The model config (ModelConfig fields) a checkpoint was trained with, from its state.json."""
-    return json.loads((Path(path) / "state.json").read_text())["fingerprint"]["model"]
+    file = Path(path) / "state.json"
+    try:
+        return json.loads(file.read_text())["fingerprint"]["model"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{file} holds no model config ({type(e).__name__}: {e})") from None
 
 
 def load_model_weights(path: str | Path, model: torch.nn.Module) -> None:
