@@ -29,7 +29,7 @@ from jpalign import fused_linear_cross_entropy
 from jpmoe.config import ModelConfig
 from jpmoe.data import MixtureStream, load_mixture
 from jpmoe.hf.convert import save_hf
-from jpmoe.kernels.backend import triton_unavailable_reason
+from jpmoe.kernels.dispatch import resolve_kernels
 from jpmoe.model import Transformer
 from jpmoe.tokenizer import tokenizer_fingerprint
 from jpmoe.train import (
@@ -102,13 +102,6 @@ def check_args(args: Args) -> None:
             raise ValueError(f"--{name} must be >= 0, got {getattr(args, name)}")
     if not Path(args.tokenizer).is_dir():  # else transformers reads the path as a Hub repo id
         raise FileNotFoundError(f"--tokenizer {args.tokenizer}: no such directory (apps/train_tokenizer.py makes one)")
-
-
-def resolve_kernels(choice: str, device: torch.device) -> str:
-    """ "auto" -> "triton" on a CUDA device where Triton runs, else "torch" (the CPU-tuned path)."""
-    if choice != "auto":
-        return choice
-    return "triton" if device.type == "cuda" and triton_unavailable_reason() is None else "torch"
 
 
 def build_model_config(args: Args, tokenizer, device: torch.device) -> ModelConfig:

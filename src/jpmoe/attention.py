@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from jpmoe.config import ModelConfig
-from jpmoe.kernels import dispatch
+from jpmoe.kernels.dispatch import kernels_for
 
 
 def rope_inv_freq(config: ModelConfig) -> torch.Tensor:
@@ -75,6 +75,7 @@ class Attention(nn.Module):
     def __init__(self, config: ModelConfig, layer: int):
         super().__init__()
         self.config, self.layer = config, layer
+        self.ops = kernels_for(config.kernels)
         H, D = config.hidden_size, config.head_dim
         self.wq = nn.Linear(H, config.num_heads * D, bias=False)
         self.wk = nn.Linear(H, config.num_kv_heads * D, bias=False)
@@ -88,8 +89,8 @@ class Attention(nn.Module):
         q = self.wq(x).view(B, T, cfg.num_heads, cfg.head_dim)  # (B, T, nH, D)
         k = self.wk(x).view(B, T, cfg.num_kv_heads, cfg.head_dim)  # (B, T, nKV, D)
         v = self.wv(x).view(B, T, cfg.num_kv_heads, cfg.head_dim)
-        q = dispatch.rotary(q, cos, sin, backend=cfg.kernels).transpose(1, 2)  # (B, nH, T, D)
-        k = dispatch.rotary(k, cos, sin, backend=cfg.kernels).transpose(1, 2)  # (B, nKV, T, D)
+        q = self.ops.rotary(q, cos, sin).transpose(1, 2)  # (B, nH, T, D)
+        k = self.ops.rotary(k, cos, sin).transpose(1, 2)  # (B, nKV, T, D)
         v = v.transpose(1, 2)
         if cache is not None:
             k, v = cache.update(self.layer, k, v)  # (B, nKV, S, D)

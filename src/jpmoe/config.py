@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 
 ROPE_TYPES = ("default", "linear", "llama3")
 AUX_LOSS_SCOPES = ("layer", "global")
+KERNEL_CHOICES = ("auto", "torch", "triton")
 
 
 class ConfigTypeError(TypeError, ValueError):
@@ -51,7 +52,9 @@ class ModelConfig:
     bos_token_id: int | None = 1
     eos_token_id: int | tuple[int, ...] | None = 2  # several (Llama 3.1: end_of_text, eom, eot) kept as a tuple
     pad_token_id: int | None = None
-    kernels: str = "torch"  # "torch": reference ops; "triton": Triton kernels (CUDA, or TRITON_INTERPRET=1)
+    # "torch": plain-torch ops; "triton": Triton kernels (CUDA, or TRITON_INTERPRET=1); "auto": "triton" where the
+    # model runs on CUDA and Triton can run, else "torch", decided once when the model is built (jpmoe.kernels.dispatch)
+    kernels: str = "torch"
 
     def __post_init__(self) -> None:
         if isinstance(self.eos_token_id, list):  # from JSON
@@ -74,8 +77,8 @@ class ModelConfig:
             raise ValueError(f"aux_loss_scope must be one of {AUX_LOSS_SCOPES}, got {self.aux_loss_scope!r}")
         if self.shared_expert_size and not self.num_experts:
             raise ValueError("shared_expert_size needs num_experts > 0 (a dense model has no experts to share)")
-        if self.kernels not in ("torch", "triton"):  # whether triton can run here is checked at the first forward
-            raise ValueError(f"kernels must be 'torch' or 'triton', not {self.kernels!r}")
+        if self.kernels not in KERNEL_CHOICES:  # whether triton can run here is checked when the model is built
+            raise ValueError(f"kernels must be one of {KERNEL_CHOICES}, not {self.kernels!r}")
 
     def _check_types(self) -> None:
         """Each field has its annotated JSON type (`"num_layers": "2"` would fail later inside a comparison, and

@@ -5,26 +5,26 @@ Parallelism (FSDP2, activation checkpointing, compile) is applied from outside b
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
 
 from jpmoe.attention import Attention, KVCache, attention_mask_4d, rope_cos_sin, rope_inv_freq
 from jpmoe.config import ModelConfig
-from jpmoe.kernels import dispatch
+from jpmoe.kernels.dispatch import kernels_for, resolve_kernels
 from jpmoe.moe import DenseMLP, MoE, RouterStats, load_balancing_loss, router_z_loss
 
 
 class RMSNorm(nn.Module):
     def __init__(self, hidden_size: int, eps: float, kernels: str = "torch"):
         super().__init__()
-        self.eps, self.kernels = eps, kernels
+        self.eps, self.ops = eps, kernels_for(kernels)
         self.weight = nn.Parameter(torch.ones(hidden_size))
 
     def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None):
         """With `residual`, returns (norm(x + residual), x + residual)."""
-        return dispatch.rms_norm(x, self.weight, self.eps, residual, backend=self.kernels)
+        return self.ops.rms_norm(x, self.weight, self.eps, residual)
 
 
 class Block(nn.Module):
@@ -58,6 +58,8 @@ class ModelOutput:
 class Transformer(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
+        # the one kernel decision: "auto" becomes "torch" or "triton" here, and every module gets that path
+        config = replace(config, kernels=resolve_kernels(config.kernels))
         self.config = config
         self.tok_embeddings = nn.Embedding(config.vocab_size, config.hidden_size)
         self.layers = nn.ModuleList(Block(config, i) for i in range(config.num_layers))

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from jpmoe.config import ModelConfig
-from jpmoe.kernels import dispatch
+from jpmoe.kernels.dispatch import kernels_for
 
 
 class DenseMLP(nn.Module):
@@ -21,14 +21,13 @@ class DenseMLP(nn.Module):
 
     def __init__(self, hidden_size: int, intermediate_size: int, kernels: str = "torch"):
         super().__init__()
-        self.intermediate_size, self.kernels = intermediate_size, kernels
+        self.intermediate_size, self.ops = intermediate_size, kernels_for(kernels)
         self.w_gate_up = nn.Linear(hidden_size, 2 * intermediate_size, bias=False)
         self.w_down = nn.Linear(intermediate_size, hidden_size, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.w_gate_up(x)  # (..., 2I)
-        a = dispatch.swiglu(h[..., : self.intermediate_size], h[..., self.intermediate_size :],
-                            backend=self.kernels)  # (..., I)
+        a = self.ops.swiglu(h[..., : self.intermediate_size], h[..., self.intermediate_size :])  # (..., I)
         return self.w_down(a)
 
 
@@ -76,13 +75,14 @@ class MoE(nn.Module):
     """Top-k routed experts, dropless: every chosen (token, expert) pair is computed.
 
     Expert weights are stored fused as in transformers 5.x Mixtral: w_gate_up (E, 2F, H) with the gate rows
-    first, w_down (E, H, I). The expert computation goes through `jpmoe.kernels.dispatch.moe_mlp`, which sorts
-    the pairs by expert and runs each expert's SwiGLU on its contiguous slice.
+    first, w_down (E, H, I). The expert computation is the `moe_mlp` of the kernel path the config names
+    (`jpmoe.kernels.dispatch`), which sorts the pairs by expert and runs each expert's SwiGLU on its contiguous
+    rows.
     """
 
     def __init__(self, config: ModelConfig):
         super().__init__()
-        self.config = config
+        self.config, self.ops = config, kernels_for(config.kernels)
         E, H, inter = config.num_experts, config.hidden_size, config.intermediate_size
         self.router = nn.Linear(H, E, bias=False)
         self.w_gate_up = nn.Parameter(torch.empty(E, 2 * inter, H))
@@ -94,9 +94,9 @@ class MoE(nn.Module):
         shape = x.shape
         x2 = x.reshape(-1, shape[-1])  # (N, H)
         logits = F.linear(x2, self.router.weight)  # (N, E) in the model dtype, as transformers' Mixtral router
-        weights, experts = dispatch.route(logits, cfg.experts_per_token, renormalize=cfg.router_renormalize,
-                                          backend=cfg.kernels)  # (N, K) fp32, (N, K) int64
-        y = dispatch.moe_mlp(x2, self.w_gate_up, self.w_down, weights, experts, backend=cfg.kernels)  # (N, H)
+        weights, experts = self.ops.route(logits, cfg.experts_per_token,
+                                          renormalize=cfg.router_renormalize)  # (N, K) fp32, (N, K) int64
+        y = self.ops.moe_mlp(x2, self.w_gate_up, self.w_down, weights, experts)  # (N, H)
         if self.shared is not None:
             y = y + self.shared(x2)
         return y.view(shape), router_stats(logits, experts, token_mask)

@@ -24,17 +24,14 @@ def test_every_pretrain_config_is_listed():
     assert {p.name for p in (ROOT / "apps/configs").glob("pretrain_*.toml")} <= set(CONFIGS)
 
 
-def test_kernels_auto_picks_triton_only_on_a_cuda_device_where_it_runs(monkeypatch):
-    import torch
+def test_pretrain_leaves_the_kernel_decision_to_jpmoe():
+    """--kernels auto is resolved by jpmoe's one decision (tests/moe/kernels/test_kernel_choice.py), for the device
+    the run trains on."""
+    from jpmoe.kernels.dispatch import resolve_kernels
 
     module = load_app("pretrain")
     assert parse_args(module.Args, []).kernels == "auto"
-    assert module.resolve_kernels("auto", torch.device("cpu")) == "torch"  # even with TRITON_INTERPRET set
-    monkeypatch.setattr(module, "triton_unavailable_reason", lambda: None)
-    assert module.resolve_kernels("auto", torch.device("cuda", 0)) == "triton"
-    monkeypatch.setattr(module, "triton_unavailable_reason", lambda: "the triton package is not installed")
-    assert module.resolve_kernels("auto", torch.device("cuda", 0)) == "torch"
-    assert module.resolve_kernels("triton", torch.device("cpu")) == "triton"  # an explicit choice is kept
+    assert module.resolve_kernels is resolve_kernels
 
 
 def test_every_config_named_in_an_app_docstring_exists():

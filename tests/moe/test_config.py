@@ -29,7 +29,7 @@ def test_unknown_preset_names_known_ones():
 
 
 def test_unknown_kernels_backend_is_rejected_at_construction():
-    with pytest.raises(ValueError, match="kernels must be 'torch' or 'triton'"):
+    with pytest.raises(ValueError, match=r"kernels must be one of \('auto', 'torch', 'triton'\)"):
         ModelConfig.preset("debug", kernels="cuda")
 
 

@@ -1,9 +1,11 @@
 """Hot-path ops of the model, one op per file.
 
-Each file holds `<op>_reference` (pure torch: the specification, the test oracle and the CPU fallback), its Triton
-kernels, launchers, autograd Function and the public `<op>` entry (e.g. `jpmoe.kernels.moe_mlp.moe_mlp`) that runs
-Triton on CUDA or under TRITON_INTERPRET=1 and the reference otherwise. The model picks the path with
-`ModelConfig.kernels` through `jpmoe.kernels.dispatch` ("torch" calls the references, "triton" the entries).
+Each file holds `<op>_reference` (pure torch: the specification and the test oracle), its Triton kernels,
+launchers, autograd Function, `<op>_triton` (the Triton path, no choice made) and the standalone `<op>` entry (e.g.
+`jpmoe.kernels.moe_mlp.moe_mlp`: Triton on CUDA or under TRITON_INTERPRET=1, the reference otherwise). The expert
+MLP has a third implementation, `moe_mlp_torch` (moe_mlp_torch.py with its layout and workspace), tuned for CPU.
+The model does not use the standalone entries: `jpmoe.kernels.dispatch` resolves `ModelConfig.kernels` once when
+the model is built and the modules call that path's table of ops.
 Only the references are re-exported here: a package attribute named like a submodule would shadow it.
 """
 

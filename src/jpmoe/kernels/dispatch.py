@@ -1,79 +1,99 @@
-"""The one place where the model chooses between the torch references and the Triton kernels.
+"""The model's one kernel decision, made once when the model is built.
 
-`backend` is `ModelConfig.kernels`: "torch" runs the references; "triton" runs the Triton entries (compiled on
-CUDA tensors, interpreted on CPU under TRITON_INTERPRET=1). Signatures are those of the references in the op
-files. A Triton entry given tensors it cannot run on (CPU tensors without the interpreter) falls back to its
-reference, so a model built for "triton" still runs when moved to CPU for a quick check.
+`ModelConfig.kernels` is "auto", "torch" or "triton". `resolve_kernels` turns it into the name of one path when the
+model is built (`Transformer.__init__`, or an app before it builds the config): "auto" is "triton" where the model
+runs on CUDA and Triton can run, else "torch"; "triton" where Triton cannot run is an error that says why. The
+modules then keep `KERNELS[name]`, that path's table of ops, and call its entries directly: no check per call, and
+no second decision inside (the "triton" entries go straight to Triton, never back to a reference).
+
+| op | "torch" | "triton" |
+|---|---|---|
+| rms_norm | `rms_norm_reference` | `rms_norm_triton` |
+| rotary | `rotary_reference` | `rotary_triton` |
+| swiglu | `swiglu_reference` | `swiglu_triton` |
+| route | `route_reference` | `route_triton` |
+| moe_mlp | `moe_mlp_torch` (grouped, hand-written backward, tuned for CPU; *not* the reference) | `moe_mlp_triton` |
+
+`moe_mlp_reference` (a loop over experts) is the specification and test oracle of both expert MLPs; neither path
+runs it. Signatures are those of the references in the op files.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+
 import torch
 
-from jpmoe.grouped_mlp import grouped_moe_mlp
+from jpmoe.config import KERNEL_CHOICES
 from jpmoe.kernels.backend import triton_unavailable_reason
-from jpmoe.kernels.moe_mlp import moe_mlp as moe_mlp_triton
-from jpmoe.kernels.rmsnorm import rms_norm as rms_norm_triton
-from jpmoe.kernels.rmsnorm import rms_norm_reference
-from jpmoe.kernels.rotary import rotary as rotary_triton
-from jpmoe.kernels.rotary import rotary_reference
-from jpmoe.kernels.routing import route as route_triton
-from jpmoe.kernels.routing import route_reference
-from jpmoe.kernels.swiglu import swiglu as swiglu_triton
-from jpmoe.kernels.swiglu import swiglu_reference
-
-BACKENDS = ("torch", "triton")
+from jpmoe.kernels.moe_mlp import moe_mlp_triton
+from jpmoe.kernels.moe_mlp_torch import moe_mlp_torch
+from jpmoe.kernels.rmsnorm import rms_norm_reference, rms_norm_triton
+from jpmoe.kernels.rotary import rotary_reference, rotary_triton
+from jpmoe.kernels.routing import route_reference, route_triton
+from jpmoe.kernels.swiglu import swiglu_reference, swiglu_triton
 
 
-def check_backend(backend: str) -> None:
-    """Raise a ValueError naming the problem when `backend` is unknown or cannot run on this machine."""
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown kernels backend {backend!r}; choose one of {BACKENDS}")
-    if backend == "triton":
-        reason = triton_unavailable_reason()
-        if reason:
-            raise ValueError(f"kernels='triton' cannot run here: {reason}")
+def resolve_kernels(choice: str, device: torch.device | str | None = None) -> str:
+    """"auto" -> "triton" when the model runs on CUDA (`device`; None: CUDA when this machine has it) and Triton can
+    run, else "torch". "triton" where it cannot run is a ValueError saying why; "torch" is kept."""
+    if choice not in KERNEL_CHOICES:
+        raise ValueError(f"kernels must be one of {KERNEL_CHOICES}, not {choice!r}")
+    if choice == "auto":
+        on_cuda = torch.device(device).type == "cuda" if device is not None else torch.cuda.is_available()
+        return "triton" if on_cuda and triton_unavailable_reason() is None else "torch"
+    if choice == "triton" and (reason := triton_unavailable_reason()):
+        raise ValueError(f"kernels='triton' cannot run here: {reason}")
+    return choice
 
 
-def _triton(backend: str) -> bool:
-    check_backend(backend)
-    return backend == "triton"
+def _promoting(fn: Callable) -> Callable:
+    """rms_norm: under autocast a bf16 sublayer output meets the fp32 residual stream; both are promoted to the
+    dtype x + residual gives in the reference."""
+    @wraps(fn)
+    def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float, residual: torch.Tensor | None = None):
+        if residual is not None and residual.dtype != x.dtype:
+            dt = torch.promote_types(x.dtype, residual.dtype)
+            x, residual = x.to(dt), residual.to(dt)
+        return fn(x, weight, eps, residual)
+    return rms_norm
 
 
-def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float, residual: torch.Tensor | None = None, *,
-             backend: str = "torch"):
-    if residual is not None and residual.dtype != x.dtype:  # autocast: a bf16 sublayer output meets the fp32 stream
-        dt = torch.promote_types(x.dtype, residual.dtype)  # what x + residual gives in the reference
-        x, residual = x.to(dt), residual.to(dt)
-    if _triton(backend):
-        return rms_norm_triton(x, weight, eps, residual)
-    return rms_norm_reference(x, weight, eps, residual)
+def _autocast_as_linear(fn: Callable) -> Callable:
+    """moe_mlp: both expert MLPs are custom autograd Functions, which autocast skips: cast as F.linear would."""
+    @wraps(fn)
+    def moe_mlp(x, w_gate_up, w_down, weights, experts) -> torch.Tensor:
+        device = x.device.type
+        if torch.is_autocast_enabled(device):
+            dt = torch.get_autocast_dtype(device)
+            with torch.autocast(device, enabled=False):
+                return fn(x.to(dt), w_gate_up.to(dt), w_down.to(dt), weights, experts)
+        return fn(x, w_gate_up, w_down, weights, experts)
+    return moe_mlp
 
 
-def rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, *, backend: str = "torch") -> torch.Tensor:
-    if _triton(backend):
-        return rotary_triton(x, cos, sin)
-    return rotary_reference(x, cos, sin)
+@dataclass(frozen=True)
+class Kernels:
+    """One path's ops (see the table in the module docstring)."""
+
+    name: str
+    rms_norm: Callable
+    rotary: Callable
+    swiglu: Callable
+    route: Callable
+    moe_mlp: Callable
 
 
-def swiglu(gate: torch.Tensor, up: torch.Tensor, *, backend: str = "torch") -> torch.Tensor:
-    if _triton(backend):
-        return swiglu_triton(gate, up)
-    return swiglu_reference(gate, up)
+KERNELS = {
+    "torch": Kernels("torch", rms_norm=_promoting(rms_norm_reference), rotary=rotary_reference,
+                     swiglu=swiglu_reference, route=route_reference, moe_mlp=_autocast_as_linear(moe_mlp_torch)),
+    "triton": Kernels("triton", rms_norm=_promoting(rms_norm_triton), rotary=rotary_triton, swiglu=swiglu_triton,
+                      route=route_triton, moe_mlp=_autocast_as_linear(moe_mlp_triton)),
+}
 
 
-def route(logits: torch.Tensor, k: int, *, renormalize: bool = True, backend: str = "torch"):
-    if _triton(backend):
-        return route_triton(logits, k, renormalize=renormalize)
-    return route_reference(logits, k, renormalize=renormalize)
-
-
-def moe_mlp(x: torch.Tensor, w_gate_up: torch.Tensor, w_down: torch.Tensor, weights: torch.Tensor,
-            experts: torch.Tensor, *, backend: str = "torch") -> torch.Tensor:
-    fn = moe_mlp_triton if _triton(backend) else grouped_moe_mlp  # grouped: the CPU fast path of "torch" (issue 5)
-    device = x.device.type
-    if torch.is_autocast_enabled(device):  # both are custom Functions, which autocast skips: cast as F.linear would
-        dt = torch.get_autocast_dtype(device)
-        with torch.autocast(device, enabled=False):
-            return fn(x.to(dt), w_gate_up.to(dt), w_down.to(dt), weights, experts)
-    return fn(x, w_gate_up, w_down, weights, experts)
+def kernels_for(choice: str) -> Kernels:
+    """The op table of `choice` (resolved here when a module is built on its own with "auto")."""
+    return KERNELS[resolve_kernels(choice)]

@@ -138,13 +138,24 @@ class RMSNormFunction(torch.autograd.Function):
         return dx, dw, None, (dx if ctx.has_res else None)
 
 
-def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float, residual: torch.Tensor | None = None):
-    """RMSNorm with the optional fused residual add; Triton on CUDA or under TRITON_INTERPRET=1, else the reference."""
+def _check_inputs(x: torch.Tensor, weight: torch.Tensor, residual: torch.Tensor | None) -> None:
     if weight.shape != x.shape[-1:]:
         raise ValueError(f"weight shape {tuple(weight.shape)} does not match the last dim of x {tuple(x.shape)}")
     if residual is not None and (residual.shape != x.shape or residual.dtype != x.dtype):
         raise ValueError(f"residual must match x: got {tuple(residual.shape)} {residual.dtype}, "
                          f"x {tuple(x.shape)} {x.dtype}")
+
+
+def rms_norm_triton(x: torch.Tensor, weight: torch.Tensor, eps: float, residual: torch.Tensor | None = None):
+    """The Triton path (CUDA tensors, or any under TRITON_INTERPRET=1), no choice made here: what
+    kernels="triton" runs."""
+    _check_inputs(x, weight, residual)
+    return RMSNormFunction.apply(x, weight, eps, residual)
+
+
+def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float, residual: torch.Tensor | None = None):
+    """RMSNorm with the optional fused residual add; Triton on CUDA or under TRITON_INTERPRET=1, else the reference."""
     if use_triton(x):
-        return RMSNormFunction.apply(x, weight, eps, residual)
+        return rms_norm_triton(x, weight, eps, residual)
+    _check_inputs(x, weight, residual)
     return rms_norm_reference(x, weight, eps, residual)

@@ -109,14 +109,25 @@ class RotaryFunction(torch.autograd.Function):
         return dx, dcos, dsin
 
 
-def rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate-half RoPE; Triton on CUDA or under TRITON_INTERPRET=1, else `rotary_reference`."""
+def _check_inputs(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> None:
     if x.dim() != 4 or x.shape[-1] % 2:
         raise ValueError(f"x must be (B, T, nH, D) with D even, got {tuple(x.shape)}")
     want = (x.shape[0], x.shape[1], x.shape[3] // 2)
     if tuple(cos.shape) != want or tuple(sin.shape) != want:
         raise ValueError(f"cos and sin must be (B, T, D/2) = {want}, got {tuple(cos.shape)} and {tuple(sin.shape)}")
+
+
+def rotary_triton(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """The Triton path (CUDA tensors, or any under TRITON_INTERPRET=1), no choice made here: what
+    kernels="triton" runs."""
+    _check_inputs(x, cos, sin)
+    return RotaryFunction.apply(x, cos.contiguous() if cos.stride(-1) != 1 else cos,
+                                sin.contiguous() if sin.stride(-1) != 1 else sin)
+
+
+def rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate-half RoPE; Triton on CUDA or under TRITON_INTERPRET=1, else `rotary_reference`."""
     if use_triton(x):
-        return RotaryFunction.apply(x, cos.contiguous() if cos.stride(-1) != 1 else cos,
-                                    sin.contiguous() if sin.stride(-1) != 1 else sin)
+        return rotary_triton(x, cos, sin)
+    _check_inputs(x, cos, sin)
     return rotary_reference(x, cos, sin)

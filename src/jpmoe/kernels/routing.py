@@ -142,10 +142,21 @@ class RouteFunction(torch.autograd.Function):
         return route_backward(dweights, weights, experts, logits, ctx.renormalize), None, None
 
 
-def route(logits: torch.Tensor, k: int, *, renormalize: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """Softmax, top-k, optional renormalisation; Triton on CUDA or under TRITON_INTERPRET=1, else the reference."""
+def _check_inputs(logits: torch.Tensor, k: int) -> None:
     if logits.dim() != 2 or not 0 < k <= logits.shape[1]:
         raise ValueError(f"logits must be (T, E) with 0 < k <= E, got {tuple(logits.shape)} and k={k}")
+
+
+def route_triton(logits: torch.Tensor, k: int, *, renormalize: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """The Triton path (CUDA tensors, or any under TRITON_INTERPRET=1), no choice made here: what
+    kernels="triton" runs."""
+    _check_inputs(logits, k)
+    return RouteFunction.apply(logits, k, renormalize)
+
+
+def route(logits: torch.Tensor, k: int, *, renormalize: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Softmax, top-k, optional renormalisation; Triton on CUDA or under TRITON_INTERPRET=1, else the reference."""
     if use_triton(logits):
-        return RouteFunction.apply(logits, k, renormalize)
+        return route_triton(logits, k, renormalize=renormalize)
+    _check_inputs(logits, k)
     return route_reference(logits, k, renormalize=renormalize)

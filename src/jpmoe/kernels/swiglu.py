@@ -98,11 +98,22 @@ class SwiGLUFunction(torch.autograd.Function):
         return swiglu_backward(dout, gate, up)
 
 
-def swiglu(gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
-    """silu(gate) * up: Triton on CUDA or under TRITON_INTERPRET=1, else `swiglu_reference`."""
+def _check_inputs(gate: torch.Tensor, up: torch.Tensor) -> None:
     if gate.shape != up.shape or gate.dtype != up.dtype:
         raise ValueError(f"gate and up must match: got {tuple(gate.shape)} {gate.dtype} and "
                          f"{tuple(up.shape)} {up.dtype}")
+
+
+def swiglu_triton(gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
+    """The Triton path (CUDA tensors, or any under TRITON_INTERPRET=1), no choice made here: what
+    kernels="triton" runs."""
+    _check_inputs(gate, up)
+    return SwiGLUFunction.apply(gate, up)
+
+
+def swiglu(gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
+    """silu(gate) * up: Triton on CUDA or under TRITON_INTERPRET=1, else `swiglu_reference`."""
     if use_triton(gate):
-        return SwiGLUFunction.apply(gate, up)
+        return swiglu_triton(gate, up)
+    _check_inputs(gate, up)
     return swiglu_reference(gate, up)

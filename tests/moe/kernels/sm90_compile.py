@@ -27,9 +27,9 @@ from triton.compiler import ASTSource  # noqa: E402
 from jpmoe.kernels.backend import row_warps  # noqa: E402
 from jpmoe.kernels.tiling import GPU_TABLE, moe_tiles  # noqa: E402
 
-moe_align, moe_mlp, moe_mlp_backward, rmsnorm, rotary, routing, swiglu = (
+moe_align, moe_mlp, rmsnorm, rotary, routing, swiglu = (
     import_module(f"jpmoe.kernels.{name}")
-    for name in ("moe_align", "moe_mlp", "moe_mlp_backward", "rmsnorm", "rotary", "routing", "swiglu"))
+    for name in ("moe_align", "moe_mlp", "rmsnorm", "rotary", "routing", "swiglu"))
 TARGET = GPUTarget("cuda", 90, 32)
 # A real launch marks pointers and ints divisible by 16 (tt.divisibility); the pipeliner and vector loads need it.
 # Model sizes (H, I, head dims) and their strides are multiples of 16; counts (pairs, tokens, top_k) are not.
@@ -101,11 +101,11 @@ def moe_kernels(tiles, dt: str = "bf16"):
     yield (moe_mlp._moe_scatter_gemm_kernel, dict(a_ptr=dt, b_ptr=dt, scale_ptr="fp32", out_ptr=dt, **idx),
            dict(HAS_SCALE=True, GROUP_M=t.group_m, **blk(t), **common), t)
     t = tiles.down_bwd
-    yield (moe_mlp_backward._moe_down_bwd_kernel, dict(dout_ptr=dt, w_ptr=dt, gu_ptr=dt, scale_ptr="fp32",
-                                                       dgu_ptr=dt, act_ptr=dt, dw_part_ptr="fp32", **idx),
+    yield (moe_mlp._moe_down_bwd_kernel, dict(dout_ptr=dt, w_ptr=dt, gu_ptr=dt, scale_ptr="fp32",
+                                              dgu_ptr=dt, act_ptr=dt, dw_part_ptr="fp32", **idx),
            dict(GROUP_M=t.group_m, **blk(t), **common), t)
     t = tiles.dw
-    yield (moe_mlp_backward._moe_dw_kernel, dict(a_ptr=dt, b_ptr=dt, offsets_ptr="i32", out_ptr=dt),
+    yield (moe_mlp._moe_dw_kernel, dict(a_ptr=dt, b_ptr=dt, offsets_ptr="i32", out_ptr=dt),
            dict(**blk(t), **common), t)
 
 

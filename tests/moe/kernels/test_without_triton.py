@@ -11,13 +11,15 @@ sys.modules["triton"] = None  # as on a machine where triton is not installed
 sys.modules["triton.language"] = None
 import torch
 from jpmoe import ModelConfig
-from jpmoe.kernels import dispatch
+from jpmoe.kernels.dispatch import resolve_kernels
 from jpmoe.model import Transformer
 
-model = Transformer(ModelConfig.preset("debug"))
+assert resolve_kernels("auto", "cuda") == "torch"  # nothing to run Triton with
+model = Transformer(ModelConfig.preset("debug", kernels="auto"))
+assert model.config.kernels == "torch"
 model(torch.randint(0, 512, (2, 5))).logits.float().sum().backward()
 try:
-    dispatch.check_backend("triton")
+    Transformer(ModelConfig.preset("debug", kernels="triton"))
 except ValueError as err:
     print("refused:", err)
 """

@@ -1,4 +1,5 @@
-"""Where each (token, expert) pair of a dropless MoE layer lives in the expert-sorted, padded row buffer.
+"""For the "torch" expert MLP (moe_mlp_torch.py): where each (token, expert) pair of a dropless MoE layer lives in
+the expert-sorted, padded row buffer.
 
 Experts are cut into runs of consecutive experts ("groups"); every expert of a group gets the same number of rows
 (the group's capacity, its largest padded count), so one group is one `torch.bmm` over a (experts, capacity, N)

@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-import jpmoe.cpu_moe_layout as cl
-import jpmoe.cpu_moe_workspace as cw
-import jpmoe.grouped_mlp as gm
+import jpmoe.kernels.moe_mlp_torch as gm
+import jpmoe.kernels.moe_mlp_torch_layout as cl
+import jpmoe.kernels.moe_mlp_torch_workspace as cw
 from jpmoe.kernels.moe_mlp import moe_mlp_reference
 
 
@@ -44,7 +44,7 @@ def test_forward_and_grads_match_reference(T, E, K, H, inter, skew, group_cost, 
     if group_cost is not None:
         monkeypatch.setattr(cl, "GROUP_COST_ROWS", {4: group_cost, 2: group_cost})
     args = inputs(T, E, K, H, inter, skip_expert=E - 1, skew=skew)
-    ours, ref = outputs_and_grads(gm.grouped_moe_mlp, args), outputs_and_grads(moe_mlp_reference, args)
+    ours, ref = outputs_and_grads(gm.moe_mlp_torch, args), outputs_and_grads(moe_mlp_reference, args)
     for name, a, b in zip(["out", "x", "w_gate_up", "w_down", "weights"], ours, ref):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5, msg=name)
     assert torch.count_nonzero(ours[2][E - 1]) == 0 and torch.count_nonzero(ours[3][E - 1]) == 0
@@ -58,7 +58,7 @@ def test_bf16_output_and_grads_are_close_to_fp32_reference(K, copy_a, small_pool
         monkeypatch.setattr(gm, "TRANSPOSE_ROWS", 8)  # several row blocks per expert
     args = inputs(300, 8, K, 64, 96)
     ref = outputs_and_grads(moe_mlp_reference, args)
-    low = outputs_and_grads(gm.grouped_moe_mlp, [a.bfloat16() for a in args[:3]] + args[3:])  # routing stays fp32
+    low = outputs_and_grads(gm.moe_mlp_torch, [a.bfloat16() for a in args[:3]] + args[3:])  # routing stays fp32
     assert low[0].dtype == torch.bfloat16 and low[4].dtype == torch.float32
     for name, a, b in zip(["out", "x", "w_gate_up", "w_down", "weights"], low, ref):
         assert (a.float() - b).abs().max() <= 3e-2 * b.abs().max(), name
@@ -82,7 +82,7 @@ def test_bf16_combine_rounds_once(weighted):
 
 def test_only_the_gradients_asked_for(small_pool):
     args = inputs(40, 4, 2, 16, 12)
-    ours = outputs_and_grads(gm.grouped_moe_mlp, args, need=(True, False, False, False))
+    ours = outputs_and_grads(gm.moe_mlp_torch, args, need=(True, False, False, False))
     ref = outputs_and_grads(moe_mlp_reference, args, need=(True, False, False, False))
     assert len(ours) == 2
     torch.testing.assert_close(ours[1], ref[1], atol=1e-5, rtol=1e-5)
@@ -135,13 +135,13 @@ def test_inference_path_matches_reference(group_cost, monkeypatch, small_pool):
     monkeypatch.setattr(cl, "GROUP_COST_ROWS", {4: group_cost, 2: group_cost})
     args = inputs(41, 6, 2, 16, 12, skip_expert=2)
     with torch.no_grad():
-        torch.testing.assert_close(gm.grouped_moe_mlp(*args), moe_mlp_reference(*args), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(gm.moe_mlp_torch(*args), moe_mlp_reference(*args), atol=1e-5, rtol=1e-5)
 
 
 def test_no_tokens_gives_empty_output_and_zero_weight_grads():
     x, w_gate_up, w_down, weights, experts = [a.clone() for a in inputs(0, 4, 2, 8, 6)]
     leaves = [t.requires_grad_() for t in (x, w_gate_up, w_down, weights)]
-    out = gm.grouped_moe_mlp(*leaves, experts)
+    out = gm.moe_mlp_torch(*leaves, experts)
     grads = torch.autograd.grad(out.sum(), leaves)
     assert out.shape == (0, 8) and grads[0].shape == (0, 8) and grads[3].shape == (0, 2)
     assert torch.count_nonzero(grads[1]) == 0 and torch.count_nonzero(grads[2]) == 0
@@ -158,5 +158,5 @@ def test_hand_written_backward_passes_gradcheck(small_pool):
     weights = torch.rand(T, K, generator=g, dtype=torch.float64, requires_grad=True)
     experts = torch.stack([torch.randperm(E - 1, generator=g)[:K] for _ in range(T)])  # expert E-1 unused
     args = (x, w_gate_up, w_down, weights, experts)
-    assert torch.autograd.gradcheck(gm.grouped_moe_mlp, args)
-    torch.testing.assert_close(gm.grouped_moe_mlp(*args), moe_mlp_reference(*args), atol=1e-12, rtol=1e-12)
+    assert torch.autograd.gradcheck(gm.moe_mlp_torch, args)
+    torch.testing.assert_close(gm.moe_mlp_torch(*args), moe_mlp_reference(*args), atol=1e-12, rtol=1e-12)

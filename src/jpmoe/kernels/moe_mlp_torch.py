@@ -1,14 +1,16 @@
-"""Dropless expert MLP in plain torch with a hand-written backward: the fast path of kernels="torch".
+"""The expert MLP of kernels="torch": plain torch with a hand-written backward, tuned for CPU (it runs on any device).
 
-Same semantics as `jpmoe.kernels.moe_mlp.moe_mlp_reference` (its test oracle), built for CPU throughput:
-- (token, expert) pairs are sorted by expert once into a padded row buffer (`jpmoe.cpu_moe_layout`): runs of
+The dropless expert MLP has three implementations of one contract, side by side in jpmoe.kernels:
+`moe_mlp.moe_mlp_reference` (the specification and test oracle: a loop over experts), this file (the "torch" path)
+and `moe_mlp.moe_mlp_triton` (the "triton" path). This one has the reference's semantics, built for CPU throughput:
+- (token, expert) pairs are sorted by expert once into a padded row buffer (`moe_mlp_torch_layout`): runs of
   experts share a row capacity, so each run's matmuls are one `torch.bmm` (large, few calls, 2 threads busy);
 - the gate and up projections are one matmul against the fused (2I, H) weight;
 - the forward's SwiGLU runs run by run, right after that run's gate-up matmul; its derivative runs once over the
   whole buffer (few ops, few thread synchronisations);
 - the backward writes each run's weight gradient with one bmm (no full-size zero tensors per expert, which is
   where autograd through `w[e]` indexing spends most of its time) and skips the gradients nobody asked for;
-- large temporaries and saved activations come from a reusable CPU pool (`jpmoe.cpu_moe_workspace`): without it
+- large temporaries and saved activations come from a reusable CPU pool (`moe_mlp_torch_workspace`): without it
   every call page-faults its buffers in again;
 - the combine and its input gradient are one fused, deterministic gather + weighted sum (`embedding_bag`).
 bf16 inputs stay bf16 through the matmuls and the SwiGLU (oneDNN uses the AMX/AVX512-bf16 units where the CPU
@@ -22,8 +24,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from jpmoe.cpu_moe_layout import ExpertLayout, Group
-from jpmoe.cpu_moe_workspace import WORKSPACE
+from jpmoe.kernels.moe_mlp_torch_layout import ExpertLayout, Group
+from jpmoe.kernels.moe_mlp_torch_workspace import WORKSPACE
 
 TRANSPOSE_ROWS = 64  # row block of the transposing copies
 WGRAD_COPY_MIN_N = 1024  # 16-bit weight gradients with at least this many output columns get a contiguous A^T
@@ -161,8 +163,8 @@ def _inference(x, w_gate_up, w_down, weights, experts) -> torch.Tensor:
     return _bag_sum(ys, lay, weights.to(x.dtype))
 
 
-def grouped_moe_mlp(x: torch.Tensor, w_gate_up: torch.Tensor, w_down: torch.Tensor, weights: torch.Tensor,
-                    experts: torch.Tensor) -> torch.Tensor:
+def moe_mlp_torch(x: torch.Tensor, w_gate_up: torch.Tensor, w_down: torch.Tensor, weights: torch.Tensor,
+                  experts: torch.Tensor) -> torch.Tensor:
     """out[t] = sum_k weights[t, k] * down_e(silu(gate_e(x[t])) * up_e(x[t])), e = experts[t, k].
 
     x (T, H); w_gate_up (E, 2I, H) gate rows first; w_down (E, H, I); weights (T, K); experts (T, K) int64.

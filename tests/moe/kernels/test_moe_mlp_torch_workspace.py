@@ -2,8 +2,8 @@
 
 import torch
 
-import jpmoe.cpu_moe_workspace as cw
-import jpmoe.grouped_mlp as gm
+import jpmoe.kernels.moe_mlp_torch as gm
+import jpmoe.kernels.moe_mlp_torch_workspace as cw
 from jpmoe.kernels.moe_mlp import moe_mlp_reference
 
 
@@ -43,14 +43,14 @@ def test_saved_activations_and_kept_gradients_survive_other_calls(monkeypatch):
             moe_mlp_reference(x, wgu_r, wd_r, w, e).backward(go)
         return wgu_r.grad, wd_r.grad
 
-    outs = [gm.grouped_moe_mlp(x, wgu, wd, w, e) for x, (w, e) in zip(xs, routes)]  # both saved at once
+    outs = [gm.moe_mlp_torch(x, wgu, wd, w, e) for x, (w, e) in zip(xs, routes)]  # both saved at once
     outs[1].backward(grads[1], retain_graph=True)
     outs[0].backward(grads[0])
     want_gu, want_d = expected()
     torch.testing.assert_close(wgu.grad, want_gu, atol=1e-5, rtol=1e-5)
     wgu.grad, wd.grad = None, None
     outs[1].backward(grads[1])  # retained graph, after other calls took buffers from the pool
-    outs[0] = gm.grouped_moe_mlp(xs[0], wgu, wd, *routes[0])
+    outs[0] = gm.moe_mlp_torch(xs[0], wgu, wd, *routes[0])
     outs[0].backward(grads[0])  # accumulates into the .grad the previous backward left
     torch.testing.assert_close(wgu.grad, want_gu, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(wd.grad, want_d, atol=1e-5, rtol=1e-5)

@@ -1,4 +1,5 @@
-"""Reusable CPU buffers for the expert MLP's large temporaries (a small caching allocator, CPU only).
+"""Reusable CPU buffers for the large temporaries of the "torch" expert MLP (moe_mlp_torch.py): a small caching
+allocator, CPU only.
 
 Why: glibc serves every allocation above its mmap threshold (32 MiB at most) with a fresh mmap, so each large
 activation buffer of an MoE layer (e.g. 8192 rows x 2048 fp32 = 64 MiB) is page-faulted in again on every call;
