@@ -195,6 +195,12 @@ PRESETS: dict[str, ModelConfig] = {
         vocab_size=32000, hidden_size=1536, intermediate_size=1536, num_layers=16, num_heads=16, num_kv_heads=4,
         max_seq_len=4096, num_experts=8, experts_per_token=2, rope_theta=500000.0,
     ),
+    # ~1.9B total, ~0.76B active (0.63B without the embeddings): the multi-node run of
+    # apps/configs/pretrain_moe_2b.toml
+    "moe-2b": ModelConfig(
+        vocab_size=32000, hidden_size=2048, intermediate_size=1280, num_layers=24, num_heads=16, num_kv_heads=4,
+        max_seq_len=4096, num_experts=8, experts_per_token=2, rope_theta=500000.0,
+    ),
     # fine-grained: 64 experts, 8 active per token (~6.7B total, ~1.1B active)
     "moe-7b-e64": ModelConfig(
         vocab_size=32000, hidden_size=2048, intermediate_size=1024, num_layers=16, num_heads=16, num_kv_heads=4,
