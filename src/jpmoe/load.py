@@ -15,10 +15,10 @@ from pathlib import Path
 
 import torch
 
-from jpmoe.checkpoint import CONFIG_NAME, load_checkpoint, read_json
 from jpmoe.config import ModelConfig
 from jpmoe.hf.convert import is_tokenizer_file, load_hf, load_training_checkpoint
 from jpmoe.model import Transformer
+from jpmoe.model_dir import CONFIG_NAME, load_checkpoint, read_json
 
 STEP_PREFIX = "step-"
 

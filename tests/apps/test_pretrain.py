@@ -180,7 +180,7 @@ def test_accelerate_launch_runs_two_ranks(tiny_run, tmp_path):
 def test_full_disk_stops_cleanly_and_the_run_resumes(tiny_run, tmp_path, monkeypatch):
     from collections import namedtuple
 
-    import jpmoe.train.checkpoint as ckpt_mod
+    import jpmoe.train.dcp_checkpoint as ckpt_mod
 
     app = load_app("pretrain")
     run = tmp_path / "run"

@@ -14,11 +14,11 @@ from hf_cases import DENSE, MOE
 from safetensors.torch import load_file, save_file
 
 from jpmoe import ModelConfig, Transformer
-from jpmoe.checkpoint import load_checkpoint, load_config, save_checkpoint
 from jpmoe.config import FIELD_KINDS, ConfigTypeError
 from jpmoe.hf import config_from_hf, config_to_hf, load_hf, save_hf
 from jpmoe.hf.__main__ import main as cli
 from jpmoe.hf.configs import HF_FIELD_KINDS, ROPE_FIELD_KINDS
+from jpmoe.model_dir import load_checkpoint, load_config, save_checkpoint
 
 WRONG = {"int": "2", "float": "1e-5", "bool": "true", "str": 3, "int?": "2", "ids?": "2", "dict?": [1]}
 

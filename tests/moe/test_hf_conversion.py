@@ -9,9 +9,9 @@ from hf_cases import CONFIGS, DENSE, MOE, batch_with_padding, hf_class, ours_and
 from safetensors.torch import load_file, save_file
 
 from jpmoe import ModelConfig, Transformer
-from jpmoe.checkpoint import load_checkpoint, save_checkpoint
 from jpmoe.hf import config_from_hf, config_to_hf, from_hf_state_dict, load_hf, save_hf, to_hf_state_dict
 from jpmoe.hf.__main__ import main as cli
+from jpmoe.model_dir import load_checkpoint, save_checkpoint
 
 pytest.importorskip("transformers")
 

@@ -5,9 +5,9 @@ import torch
 from hf_cases import DENSE, MOE
 
 from jpmoe import Transformer
-from jpmoe.checkpoint import save_checkpoint
 from jpmoe.hf import save_hf
 from jpmoe.load import load_pretrained, resolve_model_path
+from jpmoe.model_dir import save_checkpoint
 from jpmoe.train import CheckpointManager, TrainState, build_optimizer, build_scheduler
 
 

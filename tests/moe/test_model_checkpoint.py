@@ -7,7 +7,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from jpmoe import ModelConfig, Transformer
-from jpmoe.checkpoint import load_checkpoint, load_model, save_checkpoint
+from jpmoe.model_dir import load_checkpoint, load_model, save_checkpoint
 
 CFG = ModelConfig.preset("debug")
 

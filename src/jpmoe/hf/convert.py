@@ -9,7 +9,10 @@ from pathlib import Path
 
 import torch
 
-from jpmoe.checkpoint import (
+from jpmoe.config import ConfigTypeError, ModelConfig
+from jpmoe.hf.configs import config_from_hf, config_to_hf, generation_config_to_hf
+from jpmoe.hf.keymap import from_hf_state_dict, to_hf_state_dict
+from jpmoe.model_dir import (
     config_from_dict,
     load_checkpoint,
     read_json,
@@ -17,9 +20,6 @@ from jpmoe.checkpoint import (
     save_checkpoint,
     save_safetensors,
 )
-from jpmoe.config import ConfigTypeError, ModelConfig
-from jpmoe.hf.configs import config_from_hf, config_to_hf, generation_config_to_hf
-from jpmoe.hf.keymap import from_hf_state_dict, to_hf_state_dict
 
 INDEX_NAME = "model.safetensors.index.json"
 # what transformers' tokenizers save (tokenizer.json, tokenizer_config.json, tokenizer.model, ...), sentencepiece
@@ -153,7 +153,7 @@ def load_training_checkpoint(path: str | Path) -> tuple[ModelConfig, dict[str, t
     """Config and model weights of a training checkpoint step (`.../checkpoints/step-N`, DCP, any world size it was
     saved with); the optimiser state is not read."""
     from jpmoe.model import Transformer
-    from jpmoe.train.checkpoint import checkpoint_model_config, load_model_weights
+    from jpmoe.train.dcp_checkpoint import checkpoint_model_config, load_model_weights
 
     config = config_from_dict(checkpoint_model_config(path), Path(path) / "state.json")
     model = Transformer(config)
@@ -165,7 +165,7 @@ def convert_to_hf(ckpt: str | Path, out: str | Path, *, tokenizer_dir=None, max_
                   fused: bool = False, dtype: torch.dtype | None = None) -> Path:
     """Our checkpoint directory (safetensors, or a training checkpoint step) -> HF directory; tokenizer files from
     `tokenizer_dir`, else from `ckpt`."""
-    from jpmoe.train.checkpoint import PREFIX
+    from jpmoe.train.dcp_checkpoint import PREFIX
 
     path = Path(ckpt)
     if Path(out).resolve() == path.resolve():

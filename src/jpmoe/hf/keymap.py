@@ -12,8 +12,8 @@ import re
 
 import torch
 
-from jpmoe.checkpoint import check_state_dict, check_tied_lm_head, expected_shapes
 from jpmoe.config import ModelConfig
+from jpmoe.model_dir import check_state_dict, check_tied_lm_head, expected_shapes
 
 # ours -> HF; "{i}" is the layer index
 SHARED_KEYS = {

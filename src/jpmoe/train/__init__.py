@@ -1,8 +1,8 @@
 """Training runtime shared by pretraining, SFT and DPO: distributed set-up, optimiser and schedules, the
 accumulate/clip/spike-skip step, DCP checkpoints, and monitoring. The apps write their loops around these."""
 
-from jpmoe.train.checkpoint import CheckpointManager, ConfigMismatchError, DiskFullError, TrainState
 from jpmoe.train.cli import parse_args
+from jpmoe.train.dcp_checkpoint import CheckpointManager, ConfigMismatchError, DiskFullError, TrainState
 from jpmoe.train.dist import DistInfo, setup_distributed, teardown_distributed
 from jpmoe.train.monitor import SAMPLE_PROMPTS, Monitor, read_metrics
 from jpmoe.train.samples import greedy_continuations

@@ -12,7 +12,7 @@ from collections import namedtuple
 import pytest
 import torch
 
-import jpmoe.train.checkpoint as ckpt_mod
+import jpmoe.train.dcp_checkpoint as ckpt_mod
 from jpmoe.train import CheckpointManager, ConfigMismatchError, DiskFullError, TrainState, build_scheduler
 
 FP = {"model": {"hidden": 8}, "seq_len": 16}
@@ -187,7 +187,7 @@ def test_corrupt_shard_falls_back_to_the_previous_checkpoint(tmp_path):
 
 
 def test_model_weights_alone_load_from_a_training_checkpoint(tmp_path):
-    from jpmoe.train.checkpoint import checkpoint_model_config, load_model_weights
+    from jpmoe.train.dcp_checkpoint import checkpoint_model_config, load_model_weights
 
     model, opt, sched = setup()
     train(model, opt, sched, 2)

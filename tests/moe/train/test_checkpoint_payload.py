@@ -16,7 +16,7 @@ from torch.distributed.checkpoint.metadata import MetadataIndex
 from jpmoe import ModelConfig, Transformer
 from jpmoe.hf.__main__ import main as cli
 from jpmoe.train import CheckpointManager, TrainState, build_scheduler
-from jpmoe.train.checkpoint import load_model_weights
+from jpmoe.train.dcp_checkpoint import load_model_weights
 from jpmoe.train.safe_read import CheckpointReadError, UnsafeCheckpointError, read_dcp_metadata
 
 CFG = ModelConfig.preset("debug", vocab_size=64, hidden_size=16, intermediate_size=16, num_layers=1, num_heads=2,

@@ -18,7 +18,7 @@ import torch
 import torch.distributed.checkpoint.filesystem as dcp_fs
 from torch.distributed.checkpoint.api import CheckpointException
 
-import jpmoe.train.checkpoint as ckpt_mod
+import jpmoe.train.dcp_checkpoint as ckpt_mod
 from jpmoe.train import CheckpointManager, DiskFullError, TrainState, build_scheduler
 from jpmoe.train.disk import is_disk_full, stops_when_disk_full
 
@@ -102,7 +102,7 @@ def test_a_full_disk_after_training_stops_with_one_line_keeping_what_was_written
 
 REAL_FILL = """
 import os, subprocess, sys, torch
-import jpmoe.train.checkpoint as ckpt_mod
+import jpmoe.train.dcp_checkpoint as ckpt_mod
 from jpmoe.train import CheckpointManager, DiskFullError, TrainState, build_scheduler
 root = sys.argv[1]
 torch.manual_seed(0)
