@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import wraps
 
 import torch
 
@@ -49,29 +48,42 @@ def resolve_kernels(choice: str, device: torch.device | str | None = None) -> st
     return choice
 
 
-def _promoting(fn: Callable) -> Callable:
+def _promoted(x: torch.Tensor, residual: torch.Tensor | None):
     """rms_norm: under autocast a bf16 sublayer output meets the fp32 residual stream; both are promoted to the
     dtype x + residual gives in the reference."""
-    @wraps(fn)
-    def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float, residual: torch.Tensor | None = None):
-        if residual is not None and residual.dtype != x.dtype:
-            dt = torch.promote_types(x.dtype, residual.dtype)
-            x, residual = x.to(dt), residual.to(dt)
-        return fn(x, weight, eps, residual)
-    return rms_norm
+    if residual is not None and residual.dtype != x.dtype:
+        dt = torch.promote_types(x.dtype, residual.dtype)
+        x, residual = x.to(dt), residual.to(dt)
+    return x, residual
 
 
-def _autocast_as_linear(fn: Callable) -> Callable:
+def _as_linear(fn: Callable, x, w_gate_up, w_down, weights, experts) -> torch.Tensor:
     """moe_mlp: both expert MLPs are custom autograd Functions, which autocast skips: cast as F.linear would."""
-    @wraps(fn)
-    def moe_mlp(x, w_gate_up, w_down, weights, experts) -> torch.Tensor:
-        device = x.device.type
-        if torch.is_autocast_enabled(device):
-            dt = torch.get_autocast_dtype(device)
-            with torch.autocast(device, enabled=False):
-                return fn(x.to(dt), w_gate_up.to(dt), w_down.to(dt), weights, experts)
-        return fn(x, w_gate_up, w_down, weights, experts)
-    return moe_mlp
+    device = x.device.type
+    if torch.is_autocast_enabled(device):
+        dt = torch.get_autocast_dtype(device)
+        with torch.autocast(device, enabled=False):
+            return fn(x.to(dt), w_gate_up.to(dt), w_down.to(dt), weights, experts)
+    return fn(x, w_gate_up, w_down, weights, experts)
+
+
+# module-level functions (not closures), so that a model holding its table can still be pickled whole
+def _torch_rms_norm(x, weight, eps, residual=None):
+    x, residual = _promoted(x, residual)
+    return rms_norm_reference(x, weight, eps, residual)
+
+
+def _triton_rms_norm(x, weight, eps, residual=None):
+    x, residual = _promoted(x, residual)
+    return rms_norm_triton(x, weight, eps, residual)
+
+
+def _torch_moe_mlp(x, w_gate_up, w_down, weights, experts):
+    return _as_linear(moe_mlp_torch, x, w_gate_up, w_down, weights, experts)
+
+
+def _triton_moe_mlp(x, w_gate_up, w_down, weights, experts):
+    return _as_linear(moe_mlp_triton, x, w_gate_up, w_down, weights, experts)
 
 
 @dataclass(frozen=True)
@@ -87,10 +99,10 @@ class Kernels:
 
 
 KERNELS = {
-    "torch": Kernels("torch", rms_norm=_promoting(rms_norm_reference), rotary=rotary_reference,
-                     swiglu=swiglu_reference, route=route_reference, moe_mlp=_autocast_as_linear(moe_mlp_torch)),
-    "triton": Kernels("triton", rms_norm=_promoting(rms_norm_triton), rotary=rotary_triton, swiglu=swiglu_triton,
-                      route=route_triton, moe_mlp=_autocast_as_linear(moe_mlp_triton)),
+    "torch": Kernels("torch", rms_norm=_torch_rms_norm, rotary=rotary_reference, swiglu=swiglu_reference,
+                     route=route_reference, moe_mlp=_torch_moe_mlp),
+    "triton": Kernels("triton", rms_norm=_triton_rms_norm, rotary=rotary_triton, swiglu=swiglu_triton,
+                      route=route_triton, moe_mlp=_triton_moe_mlp),
 }
 
 
