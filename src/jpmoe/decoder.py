@@ -1,0 +1,240 @@
+"""Step-wise batched decoding with a static KV cache: rows join (prefill) and leave (stop, length, cancellation)
+between steps, so a server batches whatever requests are running into one forward per step.
+
+Layout: the cache holds `max_batch` slots of (n_kv, max_len, D) per layer, preallocated once. The running rows
+occupy slots 0..B-1 in order; row b keeps its own tokens in columns [0, length_b) and writes its next token at
+column length_b, so rows of different lengths never need re-padding or shifting. A row that leaves is replaced by
+the last row (one slot copied), which keeps the batch a contiguous view of the cache.
+
+The decode step is the model's own modules (norms, projections, MLP/MoE) called directly, without the training
+forward's checks, auxiliary losses and mask building: at batch 1 the per-step Python and small-op overhead is
+what separates a fast CPU generator from transformers' `generate` (the gpt-fast lesson).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from jpmoe.attention import rope_cos_sin
+from jpmoe.model import Transformer
+from jpmoe.moe import MoE
+from jpmoe.sampling import SamplingParams, sample_rows
+
+
+@dataclass(eq=False)
+class Row:
+    """One sequence being generated. `finish` is None while it runs, then "stop", "length" or "cancelled"."""
+
+    prompt: list[int]
+    params: SamplingParams
+    generator: torch.Generator | None = None
+    tag: Any = None  # the caller's handle (request, choice index)
+    tokens: list[int] = field(default_factory=list)  # generated so far
+    finish: str | None = None
+    slot: int = -1  # -1: not in the batch (never added, or left)
+
+    @property
+    def length(self) -> int:
+        """Tokens in the cache: the prompt and every generated token but the newest (fed at the next step)."""
+        return len(self.prompt) + len(self.tokens) - 1
+
+
+class SlotCache:
+    """Per layer: keys then values of every slot, (max_batch, 2 * n_kv, max_len, D), written in place, never
+    reallocated; keys are stored in the decoder's interleaved rotary layout (see `fuse_qkv`)."""
+
+    def __init__(self, model: Transformer, max_batch: int, max_len: int):
+        cfg, p = model.config, model.tok_embeddings.weight
+        shape = (max_batch, 2 * cfg.num_kv_heads, max_len, cfg.head_dim)
+        self.kv = [torch.zeros(shape, dtype=p.dtype, device=p.device) for _ in range(cfg.num_layers)]
+        self.max_batch, self.max_len = max_batch, max_len
+
+    def move(self, src: int, dst: int, length: int) -> None:
+        for t in self.kv:
+            t[dst, :, :length] = t[src, :, :length]
+
+
+def fuse_qkv(model: Transformer) -> list[torch.Tensor]:
+    """Per layer one ((nH + 2 nKV) * D, H) projection: wq and wk with each head's rows reordered from the two-halves
+    rotary layout (x1 | x2) to interleaved pairs (x1_0, x2_0, x1_1, ...), so that rotary is one complex multiply
+    (as gpt-fast); q.k is unchanged because queries and keys are permuted alike. Copies: the model is untouched."""
+    cfg = model.config
+    D, H = cfg.head_dim, cfg.hidden_size
+    perm = torch.arange(D, device=model.inv_freq.device).view(2, D // 2).t().reshape(-1)  # (D,)
+    out = []
+    for block in model.layers:
+        a = block.attn
+        wq = a.wq.weight.view(cfg.num_heads, D, H)[:, perm].reshape(-1, H)
+        wk = a.wk.weight.view(cfg.num_kv_heads, D, H)[:, perm].reshape(-1, H)
+        out.append(torch.cat([wq, wk, a.wv.weight]).contiguous())
+    return out
+
+
+def rotate_(qk: torch.Tensor, freqs: torch.Tensor) -> None:
+    """Rotary in place on qk (B, T, heads, D) in interleaved layout; freqs (B, T, 1, D/2) complex64."""
+    if qk.dtype == torch.float32:
+        torch.view_as_complex(qk.unflatten(-1, (-1, 2))).mul_(freqs)
+    else:  # complex needs fp32; as the reference, rotate in fp32 and round once
+        rot = torch.view_as_complex(qk.float().unflatten(-1, (-1, 2))) * freqs
+        qk.copy_(torch.view_as_real(rot).flatten(-2))
+
+
+class Decoder:
+    """Batched step-wise generation. `add` prefills new rows and samples their first token; `step` runs one forward
+    for every running row and appends one token to each; rows that hit a stop token or their max_new_tokens leave
+    the batch; `finish` removes a row from outside (a stop string, a cancelled request)."""
+
+    def __init__(self, model: Transformer, *, max_batch: int, max_len: int | None = None):
+        cfg = model.config
+        self.model, self.cfg = model, cfg
+        self.max_len = min(max_len or cfg.max_seq_len, cfg.max_seq_len)
+        self.cache = SlotCache(model, max_batch, self.max_len)
+        self.device = model.tok_embeddings.weight.device
+        self.seen = torch.zeros(max_batch, cfg.vocab_size, dtype=torch.bool, device=self.device)  # (slots, V)
+        self.qkv = fuse_qkv(model)
+        cos, sin = rope_cos_sin(model.inv_freq, torch.arange(self.max_len, device=self.device)[None])  # (1, S, D/2)
+        self.freqs = torch.complex(cos[0], sin[0])  # (max_len, D/2) complex64: the rotation of every position
+        self.rows: list[Row] = []
+
+    @property
+    def free_slots(self) -> int:
+        return self.cache.max_batch - len(self.rows)
+
+    def check(self, prompt: Sequence[int], params: SamplingParams) -> None:
+        """Raise ValueError for a row that cannot run: empty, ids outside the vocabulary, longer than the cache."""
+        if not prompt:
+            raise ValueError("every prompt needs at least one token")
+        V = self.cfg.vocab_size
+        if min(prompt) < 0 or max(prompt) >= V:
+            raise ValueError(f"token ids must be in [0, {V}), got min {min(prompt)} max {max(prompt)}")
+        if len(prompt) + params.max_new_tokens > self.max_len:
+            raise ValueError(f"prompt length {len(prompt)} + max_new_tokens {params.max_new_tokens} exceeds "
+                             f"max_seq_len {self.max_len}")
+
+    @torch.no_grad()
+    def add(self, rows: Sequence[Row]) -> None:
+        """Prefill `rows` together (right-padded) into free slots and sample each one's first token."""
+        if len(rows) > self.free_slots:
+            raise ValueError(f"{len(rows)} rows do not fit: {self.free_slots} free slots")
+        for r in rows:
+            self.check(r.prompt, r.params)
+        n, start = len(rows), len(self.rows)
+        lens = [len(r.prompt) for r in rows]
+        P = max(lens)
+        ids = torch.zeros(n, P, dtype=torch.long)
+        for i, r in enumerate(rows):
+            ids[i, : lens[i]] = torch.as_tensor(r.prompt, dtype=torch.long)
+            r.slot = start + i
+        ids = ids.to(self.device)
+        freqs = self.freqs[:P][None, :, None]  # (1, P, 1, D/2): every row starts at column 0
+        mask = None  # one row, or rows of one length: plain causal attention
+        if min(lens) != P:
+            col = torch.arange(P, device=self.device)
+            real = col[None, :] < torch.tensor(lens, device=self.device)[:, None]  # (n, P)
+            mask = ((col[None, :] <= col[:, None])[None] & real[:, None, :])[:, None]  # (n, 1, P, P)
+        slots = slice(start, start + n)
+
+        def write(cache: torch.Tensor, kv: torch.Tensor) -> None:
+            cache[slots, :, :P] = kv
+
+        x = self._layers(ids, freqs, mask, write)  # (n, P, H)
+        last = x[torch.arange(n, device=self.device), torch.tensor(lens, device=self.device) - 1]  # (n, H)
+        logits = self.model.lm_head(self.model.norm(last))  # (n, V)
+        seen = self.seen[slots]
+        seen.zero_()
+        seen.scatter_(1, ids, True)  # pads are id 0 ...
+        for i, r in enumerate(rows):  # ... so id 0 is set again from the real prompt only
+            seen[i, 0] = 0 in r.prompt
+        self.rows.extend(rows)
+        self._append(rows, logits)
+
+    @torch.no_grad()
+    def step(self) -> list[Row]:
+        """One token for every running row; returns those rows (finished ones already out of the batch)."""
+        rows = list(self.rows)
+        if not rows:
+            return []
+        B = len(rows)
+        lengths = [r.length for r in rows]
+        S = max(lengths) + 1
+        ids = torch.tensor([[r.tokens[-1]] for r in rows], device=self.device)  # (B, 1)
+        if min(lengths) == S - 1:  # every row at the same column: plain slices, no mask
+            L = S - 1
+            freqs, mask = self.freqs[L : L + 1][None, :, None], None  # (1, 1, 1, D/2)
+
+            def write(cache: torch.Tensor, kv: torch.Tensor) -> None:
+                cache[:B, :, L : L + 1] = kv
+        else:  # rows of different lengths: each writes its own column and sees its own columns only
+            cols = torch.tensor(lengths, device=self.device)  # (B,)
+            batch = torch.arange(B, device=self.device)
+            freqs = self.freqs[cols][:, None, None]  # (B, 1, 1, D/2)
+            mask = (torch.arange(S, device=self.device)[None, :] <= cols[:, None])[:, None, None, :]  # (B,1,1,S)
+
+            def write(cache: torch.Tensor, kv: torch.Tensor) -> None:
+                cache[batch, :, cols] = kv[:, :, 0]  # (B, 2 nKV, D) at (slot b, column length_b)
+
+        x = self._layers(ids, freqs, mask, write, keys=(slice(0, B), slice(0, S)))
+        logits = self.model.lm_head(self.model.norm(x[:, -1]))  # (B, V)
+        self._append(rows, logits)
+        return rows
+
+    def finish(self, row: Row, reason: str) -> None:
+        """Take `row` out of the batch (if still in it): the last row moves into its slot."""
+        row.finish = row.finish or reason
+        if row.slot < 0:
+            return
+        i, last = row.slot, self.rows[-1]
+        if last is not row:
+            self.cache.move(last.slot, i, last.length + 1)
+            self.seen[i] = self.seen[last.slot]
+            last.slot, self.rows[i] = i, last
+        self.rows.pop()
+        row.slot = -1
+
+    def _append(self, rows: list[Row], logits: torch.Tensor) -> None:
+        slots = [r.slot for r in rows]
+        toks = sample_rows(logits, self.seen[slots[0] : slots[-1] + 1], [r.params for r in rows],
+                           [r.generator for r in rows])
+        self.seen[torch.tensor(slots, device=self.device), torch.tensor(toks, device=self.device)] = True
+        for r, t in zip(rows, toks):
+            r.tokens.append(t)
+            if t in r.params.stop_token_ids:
+                self.finish(r, "stop")
+            elif len(r.tokens) >= r.params.max_new_tokens:
+                self.finish(r, "length")
+
+    def _layers(self, ids: torch.Tensor, freqs: torch.Tensor, mask: torch.Tensor | None, write,
+                keys: tuple[slice, slice] | None = None) -> torch.Tensor:
+        """The blocks of the model over ids (B, T) rotated by freqs (B or 1, T, 1, D/2); `write(cache, kv)` stores the new keys and values
+        (B, 2 nKV, T, D) in the cache; `keys` is the (slots, columns) block every query attends to (default: the
+        new block itself, causal)."""
+        cfg, model = self.cfg, self.model
+        B, T = ids.shape
+        D, nH, nKV = cfg.head_dim, cfg.num_heads, cfg.num_kv_heads
+        x = model.tok_embeddings(ids)  # (B, T, H)
+        for layer, block in enumerate(model.layers):
+            qkv = F.linear(self._norm(block.attn_norm, x), self.qkv[layer]).view(B, T, nH + 2 * nKV, D)
+            rotate_(qkv[:, :, : nH + nKV], freqs)
+            q = qkv[:, :, :nH].transpose(1, 2)  # (B, nH, T, D)
+            kv = qkv[:, :, nH:].transpose(1, 2)  # (B, 2 nKV, T, D)
+            write(self.cache.kv[layer], kv)
+            if keys is not None:
+                kv = self.cache.kv[layer][keys[0], :, keys[1]]  # (B, 2 nKV, S, D) view
+            y = F.scaled_dot_product_attention(q, kv[:, :nKV], kv[:, nKV:], attn_mask=mask,
+                                               is_causal=mask is None and keys is None, scale=D**-0.5,
+                                               enable_gqa=nKV != nH)  # (B, nH, T, D)
+            x = x + block.attn.wo(y.transpose(1, 2).reshape(B, T, nH * D))
+            m = block.mlp(self._norm(block.mlp_norm, x))
+            x = x + (m[0] if isinstance(block.mlp, MoE) else m)
+        return x
+
+    @staticmethod
+    def _norm(norm, x: torch.Tensor) -> torch.Tensor:
+        if x.dtype == torch.float32:  # the fused op equals the fp32 reference there (one kernel, not eight)
+            return F.rms_norm(x, (x.shape[-1],), norm.weight, norm.eps)
+        return norm(x)
