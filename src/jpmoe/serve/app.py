@@ -1,0 +1,191 @@
+"""The OpenAI-compatible HTTP app (FastAPI on uvicorn: the ASGI stack vLLM's own OpenAI server uses, with SSE
+streaming, client-disconnect detection and graceful shutdown built in).
+
+    app = create_app(load_chat_model("runs/demo/sft/hf"), api_key=None)
+    uvicorn.run(app, host="127.0.0.1", port=8000)
+
+Routes: GET /v1/models, POST /v1/chat/completions, POST /v1/completions, GET /health. Every error is OpenAI's
+JSON shape; client mistakes are 4xx (400 bad field, 401 key, 404 model or route, 503 queue full + Retry-After).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import time
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from jpmoe.sampling import SamplingParams
+from jpmoe.serve.engine import Engine, Job, QueueFull
+from jpmoe.serve.host import ChatModel, NoChatTemplate
+from jpmoe.serve.protocol import (
+    DONE,
+    APIError,
+    GenRequest,
+    bad,
+    chunk,
+    new_id,
+    parse_chat,
+    parse_completion,
+    parse_json,
+    response,
+    usage,
+)
+
+DISCONNECT_POLL_S = 0.5
+
+
+def error_response(e: APIError) -> JSONResponse:
+    return JSONResponse(e.body(), status_code=e.status, headers=e.headers)
+
+
+def create_app(host: ChatModel, *, api_key: str | None = None, max_batch: int = 16, max_queue: int = 64,
+               retry_after_s: int = 1) -> FastAPI:
+    engine = Engine(host.model, host.tokenizer, max_batch=max_batch, max_queue=max_queue)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        engine.start()
+        yield
+        await asyncio.to_thread(engine.stop)  # uvicorn has let in-flight requests finish; drain the rest
+
+    app = FastAPI(title="jpmoe OpenAI-compatible server", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.engine = engine
+
+    @app.exception_handler(APIError)
+    async def api_error(_: Request, e: APIError):
+        return error_response(e)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, e: StarletteHTTPException):
+        kind = "not_found_error" if e.status_code == 404 else "invalid_request_error"
+        return error_response(APIError(e.status_code, str(e.detail), type=kind))
+
+    @app.middleware("http")
+    async def check_key(request: Request, call_next):
+        if api_key is not None and request.url.path.startswith("/v1"):
+            got = request.headers.get("authorization", "")
+            if not hmac.compare_digest(got.encode(), f"Bearer {api_key}".encode()):
+                return error_response(APIError(401, "Incorrect API key provided", code="invalid_api_key"))
+        return await call_next(request)
+
+    @app.get("/health")
+    async def health():
+        return {"status": "ok"}
+
+    @app.get("/v1/models")
+    async def models():
+        return {"object": "list", "data": [{
+            "id": host.name, "object": "model", "created": int(time.time()), "owned_by": "jpmoe",
+            "root": str(host.path), "parent": None, "max_model_len": host.max_len}]}
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request):
+        req = parse_chat(parse_json(await request.body()), host.name)
+        try:
+            prompts = [host.encode_chat(req.messages)]
+        except NoChatTemplate as e:
+            raise bad("messages", str(e), code="no_chat_template") from None
+        except Exception as e:  # a Jinja template that raises on these messages (turn order, roles)
+            raise bad("messages", f"the chat template rejected these messages: {e}") from None
+        return await run(request, req, prompts)
+
+    @app.post("/v1/completions")
+    async def completions(request: Request):
+        req = parse_completion(parse_json(await request.body()), host.name)
+        prompts = [host.encode_text(p) if isinstance(p, str) else p for p in req.prompts]
+        return await run(request, req, prompts)
+
+    async def run(request: Request, req: GenRequest, prompts: list[list[int]]):
+        params = sampling_params(req, prompts)
+        loop, queue = asyncio.get_running_loop(), asyncio.Queue()
+        job = Job(prompts, params, req.n, lambda ev: loop.call_soon_threadsafe(queue.put_nowait, ev),
+                  stops=req.stop, seed=req.seed)
+        try:
+            engine.submit(job)
+        except QueueFull as e:
+            raise APIError(503, f"the server is busy: {e}; retry later", type="server_busy", code="queue_full",
+                           headers={"Retry-After": str(retry_after_s)}) from None
+        except ValueError as e:
+            raise bad("n", str(e)) from None
+        prompt_tokens = sum(len(p) for p in prompts)
+        echo = [host.tokenizer.decode(p) if req.echo else "" for p in prompts for _ in range(req.n)]
+        if req.stream:
+            return StreamingResponse(stream(req, job, queue, prompt_tokens, echo), media_type="text/event-stream")
+        return await collect(request, req, job, queue, prompt_tokens, echo)
+
+    def sampling_params(req: GenRequest, prompts: list[list[int]]) -> SamplingParams:
+        longest = max(len(p) for p in prompts)
+        param = "messages" if req.kind == "chat" else "prompt"
+        if any(not p for p in prompts):
+            raise bad(param, "the prompt encodes to no tokens")
+        V = host.config.vocab_size
+        if any(t < 0 or t >= V for p in prompts for t in p):
+            raise bad(param, f"token ids must be in [0, {V})")
+        room = engine.max_len - longest
+        if room < 1 or (req.max_tokens or 0) > room:
+            raise bad(param, f"This model's maximum context length is {engine.max_len} tokens. However, you "
+                      f"requested {longest + (req.max_tokens or 1)} tokens ({longest} in the "
+                      f"{param}, {req.max_tokens or 1} for the completion). Please reduce the length of the "
+                      f"{param} or the completion.", code="context_length_exceeded")
+        return SamplingParams(max_new_tokens=req.max_tokens or room, temperature=req.temperature,
+                              top_k=req.top_k, top_p=req.top_p, repetition_penalty=req.repetition_penalty,
+                              stop_token_ids=host.stop_ids)
+
+    async def collect(request, req, job, queue, prompt_tokens, echo):
+        texts, finishes = list(echo), [None] * job.size
+        done, completion = 0, 0
+        try:
+            while done < job.size:
+                try:
+                    ev = await asyncio.wait_for(queue.get(), DISCONNECT_POLL_S)
+                except TimeoutError:
+                    if await request.is_disconnected():
+                        job.cancel()
+                        return JSONResponse({}, status_code=499)
+                    continue
+                if ev[0] == "delta":
+                    texts[ev[1]] += ev[2]
+                elif ev[0] == "done":
+                    finishes[ev[1]], done, completion = ev[2], done + 1, completion + ev[3]
+                else:
+                    raise APIError(500, ev[1], type="server_error")
+        finally:
+            if done < job.size:
+                job.cancel()
+        return response(req, rid_of(req), texts, finishes, usage(prompt_tokens, completion))
+
+    async def stream(req, job, queue, prompt_tokens, echo):
+        rid, done, completion = rid_of(req), 0, 0
+        try:
+            for i in range(job.size):
+                if req.kind == "chat":
+                    yield chunk(req, rid, i, first=True)
+                elif echo[i]:
+                    yield chunk(req, rid, i, echo[i])
+            while done < job.size:
+                ev = await queue.get()
+                if ev[0] == "delta":
+                    yield chunk(req, rid, ev[1], ev[2])
+                elif ev[0] == "done":
+                    done, completion = done + 1, completion + ev[3]
+                    yield chunk(req, rid, ev[1], finish=ev[2])
+                else:  # as vLLM: the error as a data event, then the end of the stream
+                    yield f"data: {json.dumps(APIError(500, ev[1], type='server_error').body())}\n\n"
+                    break
+            if req.include_usage:
+                yield chunk(req, rid, None, use=usage(prompt_tokens, completion))
+            yield DONE
+        finally:  # the client went away (the generator is closed) or the answer is complete
+            if done < job.size:
+                job.cancel()
+
+    def rid_of(req: GenRequest) -> str:
+        return new_id(req.kind)
+
+    return app
