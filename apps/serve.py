@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import sys
 from dataclasses import dataclass
 
@@ -73,7 +74,12 @@ def main(args: Args) -> None:
         await server.serve()
         task.cancel()
 
-    asyncio.run(run())
+    # uvicorn restores these handlers and re-raises the signal once in-flight requests are done: end quietly then
+    signal.signal(signal.SIGTERM, lambda *_: None)
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        pass
     print("server stopped", flush=True)
 
 

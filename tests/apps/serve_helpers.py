@@ -33,7 +33,7 @@ def tiny_chat_model(base: Path, data_dir: Path) -> Path:
 
     vocab = len(AutoTokenizer.from_pretrained(str(tok_dir)))
     config = ModelConfig(vocab_size=vocab, hidden_size=64, intermediate_size=96, num_layers=2, num_heads=4,
-                         num_kv_heads=2, max_seq_len=256, init_std=0.2, bos_token_id=1, eos_token_id=2)
+                         num_kv_heads=2, max_seq_len=1024, init_std=0.2, bos_token_id=1, eos_token_id=2)
     torch.manual_seed(0)
     save_hf(Transformer(config).state_dict(), config, base / "hf", tokenizer_dir=tok_dir)
     _BUILT["hf"] = base / "hf"
@@ -71,3 +71,26 @@ def running_server(model: Path, *extra: str, timeout: float = 60.0):
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+@contextmanager
+def app_server(app, timeout: float = 30.0):
+    """An ASGI app under uvicorn in a thread of this process, on 127.0.0.1:<free port>; yields the /v1 base URL."""
+    import threading
+
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + timeout
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise TimeoutError("in-process server did not start")
+            time.sleep(0.02)
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        server.should_exit = True
+        thread.join(timeout)

@@ -76,7 +76,7 @@ def create_app(host: ChatModel, *, api_key: str | None = None, max_batch: int = 
 
     @app.get("/health")
     async def health():
-        return {"status": "ok"}
+        return {"status": "ok", **engine.status()}
 
     @app.get("/v1/models")
     async def models():
@@ -114,7 +114,8 @@ def create_app(host: ChatModel, *, api_key: str | None = None, max_batch: int = 
         except ValueError as e:
             raise bad("n", str(e)) from None
         prompt_tokens = sum(len(p) for p in prompts)
-        echo = [host.tokenizer.decode(p) if req.echo else "" for p in prompts for _ in range(req.n)]
+        echo = [(p if isinstance(p, str) else host.decode(p)) if req.echo else "" for p in req.prompts
+                for _ in range(req.n)] if req.kind == "completion" else [""] * job.size
         if req.stream:
             return StreamingResponse(stream(req, job, queue, prompt_tokens, echo), media_type="text/event-stream")
         return await collect(request, req, job, queue, prompt_tokens, echo)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -63,12 +63,18 @@ class Engine:
         self.pending: deque[Job] = deque()
         self.cv = threading.Condition()
         self.stopping = False
+        self.admitting = 0  # rows running or being prefilled, counted under cv for submit's limit
         self.thread: threading.Thread | None = None
-        self.steps = 0
+        self.stats = Counter()  # steps, rows per finish reason, peak batch: GET /health shows them
 
     @property
     def max_len(self) -> int:
         return self.decoder.max_len
+
+    def status(self) -> dict:
+        with self.cv:
+            waiting = sum(j.size for j in self.pending)
+        return {"running": len(self.decoder.rows), "waiting": waiting, **self.stats}
 
     def start(self) -> None:
         self.thread = threading.Thread(target=self._run, name="jpmoe-engine", daemon=True)
@@ -89,8 +95,10 @@ class Engine:
             if self.stopping:
                 raise QueueFull("the server is shutting down")
             queued = sum(j.size for j in self.pending)
-            if queued + job.size > self.max_queue:
-                raise QueueFull(f"{queued} rows are waiting (limit {self.max_queue})")
+            running = max(len(self.decoder.rows), self.admitting)
+            if running + queued + job.size > self.max_batch + self.max_queue:
+                raise QueueFull(f"{running} rows running, {queued} waiting (limits {self.max_batch} "
+                                f"running + {self.max_queue} waiting)")
             self.pending.append(job)
             self.cv.notify()
 
@@ -106,8 +114,9 @@ class Engine:
                 self._drop_cancelled()
                 self._admit()
                 if self.decoder.rows:
+                    self.stats["peak_batch"] = max(self.stats["peak_batch"], len(self.decoder.rows))
                     self._handle(self.decoder.step())
-                    self.steps += 1
+                    self.stats["steps"] += 1
             except Exception as e:  # a bug, not a client mistake: fail the running jobs, keep serving
                 log.exception("decoding step failed")
                 self._fail_all(f"internal error while decoding: {type(e).__name__}: {e}")
@@ -116,6 +125,7 @@ class Engine:
         for row in list(self.decoder.rows):
             if row.tag.job.cancelled:
                 self.decoder.finish(row, "cancelled")
+                self.stats["cancelled"] += 1
         with self.cv:
             for job in [j for j in self.pending if j.cancelled]:
                 self.pending.remove(job)
@@ -127,6 +137,7 @@ class Engine:
             while self.pending and self.pending[0].size <= self.decoder.free_slots - len(new):
                 job = self.pending.popleft()
                 new += self._rows(job)
+            self.admitting = len(self.decoder.rows) + len(new)
         if new:
             try:
                 self.decoder.add(new)
@@ -134,6 +145,9 @@ class Engine:
                 for job in {r.tag.job for r in new}:
                     job.emit(("error", str(e)))
                 return
+            finally:
+                with self.cv:
+                    self.admitting = 0
             self._handle(new)
 
     def _rows(self, job: Job) -> list[Row]:
@@ -160,6 +174,7 @@ class Engine:
             if delta:
                 choice.job.emit(("delta", choice.index, delta))
             if row.finish is not None:
+                self.stats[row.finish] += 1
                 choice.job.emit(("done", choice.index, row.finish, len(row.tokens)))
 
     def _fail_all(self, message: str) -> None:
