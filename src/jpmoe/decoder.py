@@ -210,9 +210,9 @@ class Decoder:
 
     def _layers(self, ids: torch.Tensor, freqs: torch.Tensor, mask: torch.Tensor | None, write,
                 keys: tuple[slice, slice] | None = None) -> torch.Tensor:
-        """The blocks of the model over ids (B, T) rotated by freqs (B or 1, T, 1, D/2); `write(cache, kv)` stores the new keys and values
-        (B, 2 nKV, T, D) in the cache; `keys` is the (slots, columns) block every query attends to (default: the
-        new block itself, causal)."""
+        """The blocks of the model over ids (B, T) rotated by freqs (B or 1, T, 1, D/2); `write(cache, kv)` stores
+        the new keys and values (B, 2 nKV, T, D) in the layer's cache; `keys` is the (slots, columns) block every
+        query attends to (default: the new block itself, causal)."""
         cfg, model = self.cfg, self.model
         B, T = ids.shape
         D, nH, nKV = cfg.head_dim, cfg.num_heads, cfg.num_kv_heads

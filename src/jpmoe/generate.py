@@ -21,6 +21,8 @@ from jpmoe.sampling import (  # noqa: F401 (re-exported: the public generation A
     sample_rows,
 )
 
+GREEDY_32 = SamplingParams()  # the default: 32 greedy tokens
+
 
 def left_pad(prompts: Sequence[Sequence[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
     """Prompts of different lengths -> ids (B, P) left-padded and mask (B, P), 1 on real tokens."""
@@ -41,7 +43,7 @@ def hit_stop_string(tokens: list[int], stops: tuple[str, ...], decode: Callable[
 
 
 @torch.no_grad()
-def generate(model: Transformer, prompts: Sequence[Sequence[int]], params: SamplingParams = SamplingParams(), *,
+def generate(model: Transformer, prompts: Sequence[Sequence[int]], params: SamplingParams = GREEDY_32, *,
              decode: Callable[[list[int]], str] | None = None, pad_id: int = 0,
              generator: torch.Generator | None = None) -> list[list[int]]:
     """Generate for each prompt (a list of token ids); returns the new tokens of each row, ending with the stop
