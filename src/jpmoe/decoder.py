@@ -60,18 +60,22 @@ class SlotCache:
 
 
 def fuse_qkv(model: Transformer) -> list[torch.Tensor]:
-    """Per layer one ((nH + 2 nKV) * D, H) projection: wq and wk with each head's rows reordered from the two-halves
-    rotary layout (x1 | x2) to interleaved pairs (x1_0, x2_0, x1_1, ...), so that rotary is one complex multiply
-    (as gpt-fast); q.k is unchanged because queries and keys are permuted alike. Copies: the model is untouched."""
+    """Per layer one ((nH + 2 nKV) * D, H) projection of the *unweighted* normalised input: [wq; wk; wv] with
+    - the attention norm's weight folded in (W diag(w) x = W (w * x)),
+    - the 1/sqrt(D) attention scale folded into wq,
+    - wq and wk rows of each head reordered from the two-halves rotary layout (x1 | x2) to interleaved pairs
+      (x1_0, x2_0, x1_1, ...), so that rotary is one complex multiply (as gpt-fast); q.k is unchanged because
+      queries and keys are permuted alike.
+    Copies in fp32, rounded once to the model dtype: the model itself is untouched."""
     cfg = model.config
     D, H = cfg.head_dim, cfg.hidden_size
     perm = torch.arange(D, device=model.inv_freq.device).view(2, D // 2).t().reshape(-1)  # (D,)
     out = []
     for block in model.layers:
-        a = block.attn
-        wq = a.wq.weight.view(cfg.num_heads, D, H)[:, perm].reshape(-1, H)
-        wk = a.wk.weight.view(cfg.num_kv_heads, D, H)[:, perm].reshape(-1, H)
-        out.append(torch.cat([wq, wk, a.wv.weight]).contiguous())
+        a, w = block.attn, block.attn_norm.weight.float()
+        wq = a.wq.weight.float().view(cfg.num_heads, D, H)[:, perm].reshape(-1, H) * D**-0.5
+        wk = a.wk.weight.float().view(cfg.num_kv_heads, D, H)[:, perm].reshape(-1, H)
+        out.append((torch.cat([wq, wk, a.wv.weight.float()]) * w).to(a.wq.weight.dtype).contiguous())
     return out
 
 
@@ -82,6 +86,20 @@ def rotate_(qk: torch.Tensor, freqs: torch.Tensor) -> None:
     else:  # complex needs fp32; as the reference, rotate in fp32 and round once
         rot = torch.view_as_complex(qk.float().unflatten(-1, (-1, 2))) * freqs
         qk.copy_(torch.view_as_real(rot).flatten(-2))
+
+
+def decode_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """One query per row: q (B, nH, 1, D) already scaled by 1/sqrt(D), k and v (B, nKV, S, D), mask (B, 1, 1, S) bool or None -> (B, nH, 1, D).
+
+    Grouped queries are matched to their key head by a view, (B, nKV, nH/nKV, D), so no key is repeated; four
+    small ops instead of the fused kernel, whose set-up dominates at one query (about 3x slower there on CPU)."""
+    B, nH, _, D = q.shape
+    nKV = k.shape[1]
+    s = torch.matmul(q.view(B, nKV, nH // nKV, D), k.transpose(-1, -2))  # (B, nKV, g, S); q carries 1/sqrt(D)
+    if mask is not None:
+        s = s.masked_fill(~mask, float("-inf"))
+    p = s.softmax(-1) if s.dtype == torch.float32 else s.float().softmax(-1).to(v.dtype)
+    return torch.matmul(p, v).view(B, nH, 1, D)
 
 
 class Decoder:
@@ -144,7 +162,7 @@ class Decoder:
 
         x = self._layers(ids, freqs, mask, write)  # (n, P, H)
         last = x[torch.arange(n, device=self.device), torch.tensor(lens, device=self.device) - 1]  # (n, H)
-        logits = self.model.lm_head(self.model.norm(last))  # (n, V)
+        logits = self.model.lm_head(self._norm(self.model.norm, last))  # (n, V)
         seen = self.seen[slots]
         seen.zero_()
         seen.scatter_(1, ids, True)  # pads are id 0 ...
@@ -179,7 +197,7 @@ class Decoder:
                 cache[batch, :, cols] = kv[:, :, 0]  # (B, 2 nKV, D) at (slot b, column length_b)
 
         x = self._layers(ids, freqs, mask, write, keys=(slice(0, B), slice(0, S)))
-        logits = self.model.lm_head(self.model.norm(x[:, -1]))  # (B, V)
+        logits = self.model.lm_head(self._norm(self.model.norm, x[:, -1]))  # (B, V)
         self._append(rows, logits)
         return rows
 
@@ -200,7 +218,10 @@ class Decoder:
         slots = [r.slot for r in rows]
         toks = sample_rows(logits, self.seen[slots[0] : slots[-1] + 1], [r.params for r in rows],
                            [r.generator for r in rows])
-        self.seen[torch.tensor(slots, device=self.device), torch.tensor(toks, device=self.device)] = True
+        pen = [i for i, r in enumerate(rows) if r.params.repetition_penalty != 1.0]  # only they read `seen`
+        if pen:
+            self.seen[torch.tensor([slots[i] for i in pen], device=self.device),
+                      torch.tensor([toks[i] for i in pen], device=self.device)] = True
         for r, t in zip(rows, toks):
             r.tokens.append(t)
             if t in r.params.stop_token_ids:
@@ -218,23 +239,29 @@ class Decoder:
         D, nH, nKV = cfg.head_dim, cfg.num_heads, cfg.num_kv_heads
         x = model.tok_embeddings(ids)  # (B, T, H)
         for layer, block in enumerate(model.layers):
-            qkv = F.linear(self._norm(block.attn_norm, x), self.qkv[layer]).view(B, T, nH + 2 * nKV, D)
+            qkv = F.linear(self._norm(None, x, block.attn_norm.eps), self.qkv[layer])  # weight folded in
+            qkv = qkv.view(B, T, nH + 2 * nKV, D)
             rotate_(qkv[:, :, : nH + nKV], freqs)
             q = qkv[:, :, :nH].transpose(1, 2)  # (B, nH, T, D)
             kv = qkv[:, :, nH:].transpose(1, 2)  # (B, 2 nKV, T, D)
             write(self.cache.kv[layer], kv)
             if keys is not None:
                 kv = self.cache.kv[layer][keys[0], :, keys[1]]  # (B, 2 nKV, S, D) view
-            y = F.scaled_dot_product_attention(q, kv[:, :nKV], kv[:, nKV:], attn_mask=mask,
-                                               is_causal=mask is None and keys is None, scale=D**-0.5,
-                                               enable_gqa=nKV != nH)  # (B, nH, T, D)
+            if keys is None:
+                y = F.scaled_dot_product_attention(q, kv[:, :nKV], kv[:, nKV:], attn_mask=mask, is_causal=mask is None,
+                                                   scale=1.0, enable_gqa=nKV != nH)  # (B, nH, T, D); q is scaled
+            else:
+                y = decode_attention(q, kv[:, :nKV], kv[:, nKV:], mask)
             x = x + block.attn.wo(y.transpose(1, 2).reshape(B, T, nH * D))
             m = block.mlp(self._norm(block.mlp_norm, x))
             x = x + (m[0] if isinstance(block.mlp, MoE) else m)
         return x
 
     @staticmethod
-    def _norm(norm, x: torch.Tensor) -> torch.Tensor:
-        if x.dtype == torch.float32:  # the fused op equals the fp32 reference there (one kernel, not eight)
-            return F.rms_norm(x, (x.shape[-1],), norm.weight, norm.eps)
-        return norm(x)
+    def _norm(norm, x: torch.Tensor, eps: float | None = None) -> torch.Tensor:
+        """RMSNorm as the reference (statistics in fp32); norm None: without its weight (folded elsewhere)."""
+        w, eps = (None, eps) if norm is None else (norm.weight, norm.eps)
+        if x.dtype == torch.float32:  # one fused op, equal to the fp32 reference
+            return F.rms_norm(x, (x.shape[-1],), w, eps)
+        h = F.rms_norm(x.float(), (x.shape[-1],), None, eps).to(x.dtype)
+        return h if w is None else w * h
