@@ -144,7 +144,7 @@ def bench_server(hf_dir: Path, questions: list[str], clients: list[int], request
         for c in [1, *clients]:  # the first pass at 1 client warms the server up and is not reported
             ttfts, tokens, lock = [], [], threading.Lock()
 
-            def client(i: int) -> None:
+            def client(i: int, ttfts=ttfts, tokens=tokens, lock=lock) -> None:
                 for j in range(requests):
                     q = questions[(i * requests + j) % len(questions)]
                     body = {"model": "bench", "messages": [{"role": "user", "content": q}], "max_tokens": n,

@@ -89,7 +89,8 @@ def rotate_(qk: torch.Tensor, freqs: torch.Tensor) -> None:
 
 
 def decode_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    """One query per row: q (B, nH, 1, D) already scaled by 1/sqrt(D), k and v (B, nKV, S, D), mask (B, 1, 1, S) bool or None -> (B, nH, 1, D).
+    """One query per row: q (B, nH, 1, D) already scaled by 1/sqrt(D), k and v (B, nKV, S, D), mask (B, 1, 1, S)
+    bool or None -> (B, nH, 1, D).
 
     Grouped queries are matched to their key head by a view, (B, nKV, nH/nKV, D), so no key is repeated; four
     small ops instead of the fused kernel, whose set-up dominates at one query (about 3x slower there on CPU)."""

@@ -5,6 +5,7 @@ jpmoe.generate (streaming and not, chat and completions), stop / max_tokens / n 
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from serve_helpers import app_server, tiny_chat_model
@@ -47,6 +48,14 @@ def stream_text(stream) -> tuple[list[str], list[str | None], object]:
             texts[c.index] = texts.get(c.index, "") + (part or "")
             finishes[c.index] = c.finish_reason or finishes.get(c.index)
     return [texts[i] for i in sorted(texts)], [finishes[i] for i in sorted(finishes)], use
+
+
+def wait_until_idle(health: str, timeout: float = 60.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while (h := httpx.get(health).json())["running"] or h["waiting"]:
+        assert time.monotonic() < deadline, h
+        time.sleep(0.05)
+    return h
 
 
 def test_models_and_greedy_chat_equals_generate(served):
@@ -153,9 +162,16 @@ def test_disconnect_stops_the_row(served):
         for i, _ in enumerate(r.iter_lines()):
             if i >= 4:
                 break
-    for _ in range(100):
-        h = httpx.get(health).json()
-        if h["running"] == 0 and h.get("cancelled", 0) > before:
-            break
-        threading.Event().wait(0.05)
-    assert h["running"] == 0 and h["cancelled"] == before + 1
+    h = wait_until_idle(health)
+    assert h.get("cancelled", 0) == before + 1
+
+
+def test_non_streaming_client_that_leaves_stops_its_rows(served):
+    _, url, _ = served
+    health = url.removesuffix("/v1") + "/health"
+    before = httpx.get(health).json().get("cancelled", 0)
+    body = {"model": NAME, "messages": QUESTION, "max_tokens": 900, "n": 16, "temperature": 1.0, "seed": 3}
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(url + "/chat/completions", json=body, timeout=httpx.Timeout(30, read=0.3))
+    h = wait_until_idle(health)
+    assert h.get("cancelled", 0) > before  # stopped by the disconnect poll, not run to the end

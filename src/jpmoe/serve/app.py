@@ -16,7 +16,7 @@ import json
 import time
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -66,25 +66,27 @@ def create_app(host: ChatModel, *, api_key: str | None = None, max_batch: int = 
         kind = "not_found_error" if e.status_code == 404 else "invalid_request_error"
         return error_response(APIError(e.status_code, str(e.detail), type=kind))
 
-    @app.middleware("http")
-    async def check_key(request: Request, call_next):
-        if api_key is not None and request.url.path.startswith("/v1"):
+    async def check_key(request: Request) -> None:
+        """A route dependency, not an HTTP middleware: Starlette's BaseHTTPMiddleware hides the client's
+        disconnect from the route, and a request whose client left must stop decoding."""
+        if api_key is not None:
             got = request.headers.get("authorization", "")
             if not hmac.compare_digest(got.encode(), f"Bearer {api_key}".encode()):
-                return error_response(APIError(401, "Incorrect API key provided", code="invalid_api_key"))
-        return await call_next(request)
+                raise APIError(401, "Incorrect API key provided", code="invalid_api_key")
+
+    v1 = APIRouter(prefix="/v1", dependencies=[Depends(check_key)])
 
     @app.get("/health")
     async def health():
         return {"status": "ok", **engine.status()}
 
-    @app.get("/v1/models")
+    @v1.get("/models")
     async def models():
         return {"object": "list", "data": [{
             "id": host.name, "object": "model", "created": int(time.time()), "owned_by": "jpmoe",
             "root": str(host.path), "parent": None, "max_model_len": host.max_len}]}
 
-    @app.post("/v1/chat/completions")
+    @v1.post("/chat/completions")
     async def chat(request: Request):
         req = parse_chat(parse_json(await request.body()), host.name)
         try:
@@ -95,7 +97,7 @@ def create_app(host: ChatModel, *, api_key: str | None = None, max_batch: int = 
             raise bad("messages", f"the chat template rejected these messages: {e}") from None
         return await run(request, req, prompts)
 
-    @app.post("/v1/completions")
+    @v1.post("/completions")
     async def completions(request: Request):
         req = parse_completion(parse_json(await request.body()), host.name)
         prompts = [host.encode_text(p) if isinstance(p, str) else p for p in req.prompts]
@@ -141,14 +143,20 @@ def create_app(host: ChatModel, *, api_key: str | None = None, max_batch: int = 
     async def collect(request, req, job, queue, prompt_tokens, echo):
         texts, finishes = list(echo), [None] * job.size
         done, completion = 0, 0
+        next_check = time.monotonic() + DISCONNECT_POLL_S
         try:
             while done < job.size:
-                try:
-                    ev = await asyncio.wait_for(queue.get(), DISCONNECT_POLL_S)
+                try:  # the cheap path first: wait_for costs a task per call
+                    ev = queue.get_nowait() if not queue.empty() else await asyncio.wait_for(queue.get(),
+                                                                                             DISCONNECT_POLL_S)
                 except TimeoutError:
+                    ev = None
+                if time.monotonic() >= next_check:  # events may never pause long enough for a timeout
+                    next_check = time.monotonic() + DISCONNECT_POLL_S
                     if await request.is_disconnected():
                         job.cancel()
                         return JSONResponse({}, status_code=499)
+                if ev is None:
                     continue
                 if ev[0] == "delta":
                     texts[ev[1]] += ev[2]
@@ -189,4 +197,5 @@ def create_app(host: ChatModel, *, api_key: str | None = None, max_batch: int = 
     def rid_of(req: GenRequest) -> str:
         return new_id(req.kind)
 
+    app.include_router(v1)
     return app
