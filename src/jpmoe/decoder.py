@@ -88,21 +88,6 @@ def rotate_(qk: torch.Tensor, freqs: torch.Tensor) -> None:
         qk.copy_(torch.view_as_real(rot).flatten(-2))
 
 
-def decode_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    """One query per row: q (B, nH, 1, D) already scaled by 1/sqrt(D), k and v (B, nKV, S, D), mask (B, 1, 1, S)
-    bool or None -> (B, nH, 1, D).
-
-    Grouped queries are matched to their key head by a view, (B, nKV, nH/nKV, D), so no key is repeated; four
-    small ops instead of the fused kernel, whose set-up dominates at one query (about 3x slower there on CPU)."""
-    B, nH, _, D = q.shape
-    nKV = k.shape[1]
-    s = torch.matmul(q.view(B, nKV, nH // nKV, D), k.transpose(-1, -2))  # (B, nKV, g, S); q carries 1/sqrt(D)
-    if mask is not None:
-        s = s.masked_fill(~mask, float("-inf"))
-    p = s.softmax(-1) if s.dtype == torch.float32 else s.float().softmax(-1).to(v.dtype)
-    return torch.matmul(p, v).view(B, nH, 1, D)
-
-
 class Decoder:
     """Batched step-wise generation. `add` prefills new rows and samples their first token; `step` runs one forward
     for every running row and appends one token to each; rows that hit a stop token or their max_new_tokens leave
@@ -181,24 +166,16 @@ class Decoder:
         B = len(rows)
         lengths = [r.length for r in rows]
         S = max(lengths) + 1
-        ids = torch.tensor([[r.tokens[-1]] for r in rows], device=self.device)  # (B, 1)
+        ids = torch.tensor([r.tokens[-1] for r in rows], device=self.device)  # (B,)
         if min(lengths) == S - 1:  # every row at the same column: plain slices, no mask
             L = S - 1
-            freqs, mask = self.freqs[L : L + 1][None, :, None], None  # (1, 1, 1, D/2)
-
-            def write(cache: torch.Tensor, kv: torch.Tensor) -> None:
-                cache[:B, :, L : L + 1] = kv
+            freqs, mask, cols = self.freqs[L : L + 1][:, None], None, L  # (1, 1, D/2)
         else:  # rows of different lengths: each writes its own column and sees its own columns only
             cols = torch.tensor(lengths, device=self.device)  # (B,)
-            batch = torch.arange(B, device=self.device)
-            freqs = self.freqs[cols][:, None, None]  # (B, 1, 1, D/2)
+            freqs = self.freqs[cols][:, None]  # (B, 1, D/2)
             mask = (torch.arange(S, device=self.device)[None, :] <= cols[:, None])[:, None, None, :]  # (B,1,1,S)
-
-            def write(cache: torch.Tensor, kv: torch.Tensor) -> None:
-                cache[batch, :, cols] = kv[:, :, 0]  # (B, 2 nKV, D) at (slot b, column length_b)
-
-        x = self._layers(ids, freqs, mask, write, keys=(slice(0, B), slice(0, S)))
-        logits = self.model.lm_head(self._norm(self.model.norm, x[:, -1]))  # (B, V)
+        x = self._decode_layers(ids, freqs, mask, cols, S)  # (B, H)
+        logits = self.model.lm_head(self._norm(self.model.norm, x))  # (B, V)
         self._append(rows, logits)
         return rows
 
@@ -230,30 +207,49 @@ class Decoder:
             elif len(r.tokens) >= r.params.max_new_tokens:
                 self.finish(r, "length")
 
-    def _layers(self, ids: torch.Tensor, freqs: torch.Tensor, mask: torch.Tensor | None, write,
-                keys: tuple[slice, slice] | None = None) -> torch.Tensor:
-        """The blocks of the model over ids (B, T) rotated by freqs (B or 1, T, 1, D/2); `write(cache, kv)` stores
-        the new keys and values (B, 2 nKV, T, D) in the layer's cache; `keys` is the (slots, columns) block every
-        query attends to (default: the new block itself, causal)."""
+    def _layers(self, ids: torch.Tensor, freqs: torch.Tensor, mask: torch.Tensor | None, write) -> torch.Tensor:
+        """Prefill: the blocks over ids (n, P) rotated by freqs (1, P, 1, D/2), causal within the block (and
+        `mask` for right padding); `write(cache, kv)` stores the new keys and values (n, 2 nKV, P, D)."""
         cfg, model = self.cfg, self.model
         B, T = ids.shape
         D, nH, nKV = cfg.head_dim, cfg.num_heads, cfg.num_kv_heads
         x = model.tok_embeddings(ids)  # (B, T, H)
         for layer, block in enumerate(model.layers):
-            qkv = F.linear(self._norm(None, x, block.attn_norm.eps), self.qkv[layer])  # weight folded in
+            qkv = F.linear(self._norm(None, x, block.attn_norm.eps), self.qkv[layer])  # norm weight folded in
             qkv = qkv.view(B, T, nH + 2 * nKV, D)
             rotate_(qkv[:, :, : nH + nKV], freqs)
             q = qkv[:, :, :nH].transpose(1, 2)  # (B, nH, T, D)
             kv = qkv[:, :, nH:].transpose(1, 2)  # (B, 2 nKV, T, D)
             write(self.cache.kv[layer], kv)
-            if keys is not None:
-                kv = self.cache.kv[layer][keys[0], :, keys[1]]  # (B, 2 nKV, S, D) view
-            if keys is None:
-                y = F.scaled_dot_product_attention(q, kv[:, :nKV], kv[:, nKV:], attn_mask=mask, is_causal=mask is None,
-                                                   scale=1.0, enable_gqa=nKV != nH)  # (B, nH, T, D); q is scaled
-            else:
-                y = decode_attention(q, kv[:, :nKV], kv[:, nKV:], mask)
+            y = F.scaled_dot_product_attention(q, kv[:, :nKV], kv[:, nKV:], attn_mask=mask, is_causal=mask is None,
+                                               scale=1.0, enable_gqa=nKV != nH)  # (B, nH, T, D); q is scaled
             x = x + block.attn.wo(y.transpose(1, 2).reshape(B, T, nH * D))
+            m = block.mlp(self._norm(block.mlp_norm, x))
+            x = x + (m[0] if isinstance(block.mlp, MoE) else m)
+        return x
+
+    def _decode_layers(self, ids: torch.Tensor, freqs: torch.Tensor, mask: torch.Tensor | None, cols, S: int,
+                       ) -> torch.Tensor:
+        """One token per running row, kept 2-D (B, H) throughout (a 2-D linear is one matmul, no reshapes):
+        ids (B,), freqs (B or 1, 1, D/2), `cols` the column each row writes (an int when all rows share it, else
+        (B,)), S the columns attended to."""
+        cfg, model = self.cfg, self.model
+        B = ids.shape[0]
+        D, nH, nKV = cfg.head_dim, cfg.num_heads, cfg.num_kv_heads
+        batch = slice(0, B) if isinstance(cols, int) else torch.arange(B, device=self.device)
+        x = model.tok_embeddings(ids)  # (B, H)
+        for layer, block in enumerate(model.layers):
+            qkv = F.linear(self._norm(None, x, block.attn_norm.eps), self.qkv[layer]).view(B, nH + 2 * nKV, D)
+            rotate_(qkv[:, : nH + nKV], freqs)
+            cache = self.cache.kv[layer]
+            cache[batch, :, cols] = qkv[:, nH:]  # (B, 2 nKV, D) at (slot b, column b)
+            k, v = cache[:B, :nKV, :S], cache[:B, nKV:, :S]  # (B, nKV, S, D) views
+            s = torch.matmul(qkv[:, :nH].view(B, nKV, nH // nKV, D), k.transpose(-1, -2))  # (B, nKV, g, S)
+            if mask is not None:
+                s = s.masked_fill(~mask, float("-inf"))
+            p = s.softmax(-1) if s.dtype == torch.float32 else s.float().softmax(-1).to(v.dtype)
+            y = torch.matmul(p, v)  # (B, nKV, g, D): query head h = kv head h // g, as enable_gqa
+            x = x + block.attn.wo(y.view(B, nH * D))
             m = block.mlp(self._norm(block.mlp_norm, x))
             x = x + (m[0] if isinstance(block.mlp, MoE) else m)
         return x
