@@ -163,7 +163,6 @@ class Decoder:
         rows = list(self.rows)
         if not rows:
             return []
-        B = len(rows)
         lengths = [r.length for r in rows]
         S = max(lengths) + 1
         ids = torch.tensor([r.tokens[-1] for r in rows], device=self.device)  # (B,)
