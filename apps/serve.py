@@ -35,6 +35,7 @@ class Args:
     api_key: str = ""  # when set, every /v1 request needs "Authorization: Bearer KEY"
     max_batch: int = 16  # rows decoded together (prompts x n)
     max_queue: int = 64  # rows waiting beyond that before 503
+    max_len: int = 0  # context served (prompt + completion); 0: the model's max_seq_len. KV cache = max_batch x this
     device: str = "auto"  # "auto": cuda when available, else cpu
     dtype: str = "auto"  # "auto": bfloat16 on cuda, float32 on cpu; or float32 / bfloat16 / float16
     threads: int = 0  # torch CPU threads; 0: torch's default
@@ -47,6 +48,8 @@ def main(args: Args) -> None:
 
     if not args.model:
         raise SystemExit("error: --model PATH is required")
+    if args.max_batch < 1 or args.max_queue < 0 or args.max_len < 0:
+        raise SystemExit("error: --max_batch must be >= 1, --max_queue and --max_len >= 0")
     if args.threads:
         torch.set_num_threads(args.threads)
     device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
@@ -57,7 +60,8 @@ def main(args: Args) -> None:
     except (OSError, ValueError, KeyError) as e:
         print(f"error: cannot load {args.model}: {e}", file=sys.stderr)
         raise SystemExit(2) from None
-    app = create_app(host, api_key=args.api_key or None, max_batch=args.max_batch, max_queue=args.max_queue)
+    app = create_app(host, api_key=args.api_key or None, max_batch=args.max_batch, max_queue=args.max_queue,
+                     max_len=args.max_len or None)
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=600)
     server = uvicorn.Server(config)
     logging.basicConfig(level=logging.INFO, format="%(message)s")

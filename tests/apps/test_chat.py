@@ -41,6 +41,23 @@ def test_one_shot_prompt_equals_greedy_generate(chat_model):
     assert out.stdout == want + "\n"
 
 
+def test_damaged_config_and_missing_template_are_named(chat_model, tmp_path):
+    import shutil
+
+    path, _ = chat_model
+    bad = tmp_path / "bad"
+    shutil.copytree(path, bad)
+    (bad / "config.json").write_text("{broken")
+    out = subprocess.run([sys.executable, str(ROOT / "apps/chat.py"), "--model", str(bad), "--prompt", "x"],
+                         capture_output=True, text=True, env=ENV, timeout=120)
+    assert out.returncode == 2 and "config.json" in out.stderr
+    shutil.copy(path / "config.json", bad / "config.json")
+    (bad / "chat_template.jinja").unlink()
+    out = subprocess.run([sys.executable, str(ROOT / "apps/chat.py"), "--model", str(bad), "--prompt", "x"],
+                         capture_output=True, text=True, env=ENV, timeout=120)
+    assert out.returncode == 2 and "no chat_template" in out.stderr and out.stdout == ""
+
+
 def test_terminal_session(chat_model, tmp_path):
     pexpect = pytest.importorskip("pexpect")
     path, cm = chat_model

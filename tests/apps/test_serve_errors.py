@@ -114,6 +114,15 @@ def test_queue_full_is_503_with_retry_after(model_dir):
             assert r.json()["error"]["code"] == "queue_full"
 
 
+def test_max_len_caps_the_served_context(model_dir):
+    with app_server(create_app(load_chat_model(model_dir, name=NAME), max_len=64)) as u:
+        assert httpx.get(u + "/models", timeout=30).json()["data"][0]["max_model_len"] == 64
+        r = httpx.post(u + "/chat/completions", json=ok(max_tokens=60), timeout=30)
+        assert r.status_code == 400 and r.json()["error"]["code"] == "context_length_exceeded"
+        r = httpx.post(u + "/chat/completions", json=ok(temperature=0), timeout=30)
+        assert r.status_code == 200 and r.json()["usage"]["completion_tokens"] <= 4
+
+
 def test_chat_without_template_is_400_completions_work(model_dir, tmp_path):
     bare = tmp_path / "bare"
     shutil.copytree(model_dir, bare)

@@ -77,3 +77,12 @@ def test_bad_rows_are_named():
     with pytest.raises(ValueError, match="do not fit: 1 free slots"):
         dec.add([Row([1], SamplingParams()), Row([2], SamplingParams())])
     assert dec.rows == [] and dec.free_slots == 1
+
+
+def test_bf16_model_decodes_like_its_fp32_twin_for_the_first_tokens():
+    """The non-fp32 paths (rotary and norms in fp32, rounded once): a bf16 copy follows fp32 greedy decoding."""
+    torch.manual_seed(0)
+    model = Transformer(DENSE).eval()
+    want = generate(model, PROMPTS[:2], SamplingParams(max_new_tokens=3))
+    got = generate(model.to(torch.bfloat16), PROMPTS[:2], SamplingParams(max_new_tokens=3))
+    assert [g[:2] for g in got] == [w[:2] for w in want]

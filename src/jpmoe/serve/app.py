@@ -45,8 +45,10 @@ def error_response(e: APIError) -> JSONResponse:
 
 
 def create_app(host: ChatModel, *, api_key: str | None = None, max_batch: int = 16, max_queue: int = 64,
-               retry_after_s: int = 1) -> FastAPI:
-    engine = Engine(host.model, host.tokenizer, max_batch=max_batch, max_queue=max_queue)
+               max_len: int | None = None, retry_after_s: int = 1) -> FastAPI:
+    """max_len: the context served (prompt + completion), at most the model's max_seq_len (default); the static KV
+    cache holds max_batch x max_len positions."""
+    engine = Engine(host.model, host.tokenizer, max_batch=max_batch, max_queue=max_queue, max_len=max_len)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -84,7 +86,7 @@ def create_app(host: ChatModel, *, api_key: str | None = None, max_batch: int = 
     async def models():
         return {"object": "list", "data": [{
             "id": host.name, "object": "model", "created": int(time.time()), "owned_by": "jpmoe",
-            "root": str(host.path), "parent": None, "max_model_len": host.max_len}]}
+            "root": str(host.path), "parent": None, "max_model_len": engine.max_len}]}
 
     @v1.post("/chat/completions")
     async def chat(request: Request):

@@ -56,9 +56,9 @@ class Choice:
 
 
 class Engine:
-    def __init__(self, model, tokenizer, *, max_batch: int = 16, max_queue: int = 64):
+    def __init__(self, model, tokenizer, *, max_batch: int = 16, max_queue: int = 64, max_len: int | None = None):
         self.tokenizer = tokenizer
-        self.decoder = Decoder(model, max_batch=max_batch)
+        self.decoder = Decoder(model, max_batch=max_batch, max_len=max_len)  # the KV cache: max_batch x max_len
         self.max_batch, self.max_queue = max_batch, max_queue
         self.pending: deque[Job] = deque()
         self.cv = threading.Condition()
