@@ -45,17 +45,19 @@ class Row:
 
 
 class SlotCache:
-    """Per layer: keys then values of every slot, (max_batch, 2 * n_kv, max_len, D), written in place, never
-    reallocated; keys are stored in the decoder's interleaved rotary layout (see `fuse_qkv`)."""
+    """Per layer: keys and values of every slot, (max_batch, n_kv, max_len, D) each, written in place, never
+    reallocated; keys are stored in the decoder's interleaved rotary layout (see `fuse_qkv`). Separate key and
+    value tensors keep (slots, heads) mergeable into one batch dimension for bmm."""
 
     def __init__(self, model: Transformer, max_batch: int, max_len: int):
         cfg, p = model.config, model.tok_embeddings.weight
-        shape = (max_batch, 2 * cfg.num_kv_heads, max_len, cfg.head_dim)
-        self.kv = [torch.zeros(shape, dtype=p.dtype, device=p.device) for _ in range(cfg.num_layers)]
+        shape = (max_batch, cfg.num_kv_heads, max_len, cfg.head_dim)
+        self.k = [torch.zeros(shape, dtype=p.dtype, device=p.device) for _ in range(cfg.num_layers)]
+        self.v = [torch.zeros(shape, dtype=p.dtype, device=p.device) for _ in range(cfg.num_layers)]
         self.max_batch, self.max_len = max_batch, max_len
 
     def move(self, src: int, dst: int, length: int) -> None:
-        for t in self.kv:
+        for t in (*self.k, *self.v):
             t[dst, :, :length] = t[src, :, :length]
 
 
@@ -77,6 +79,11 @@ def fuse_qkv(model: Transformer) -> list[torch.Tensor]:
         wk = a.wk.weight.float().view(cfg.num_kv_heads, D, H)[:, perm].reshape(-1, H)
         out.append((torch.cat([wq, wk, a.wv.weight.float()]) * w).to(a.wq.weight.dtype).contiguous())
     return out
+
+
+def mm(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """x (N, in) @ w (out, in).T: F.linear without its dispatch layers (2-D only)."""
+    return torch.mm(x, w.t())
 
 
 def rotate_(qk: torch.Tensor, freqs: torch.Tensor) -> None:
@@ -101,6 +108,7 @@ class Decoder:
         self.device = model.tok_embeddings.weight.device
         self.seen = torch.zeros(max_batch, cfg.vocab_size, dtype=torch.bool, device=self.device)  # (slots, V)
         self.qkv = fuse_qkv(model)
+        self.norm_consts: dict[float, tuple[torch.Tensor, torch.Tensor]] = {}  # eps -> (eps, 1/H) as 0-d tensors
         cos, sin = rope_cos_sin(model.inv_freq, torch.arange(self.max_len, device=self.device)[None])  # (1, S, D/2)
         self.freqs = torch.complex(cos[0], sin[0])  # (max_len, D/2) complex64: the rotation of every position
         self.rows: list[Row] = []
@@ -143,8 +151,9 @@ class Decoder:
             mask = ((col[None, :] <= col[:, None])[None] & real[:, None, :])[:, None]  # (n, 1, P, P)
         slots = slice(start, start + n)
 
-        def write(cache: torch.Tensor, kv: torch.Tensor) -> None:
-            cache[slots, :, :P] = kv
+        def write(layer: int, k: torch.Tensor, v: torch.Tensor) -> None:
+            self.cache.k[layer][slots, :, :P] = k
+            self.cache.v[layer][slots, :, :P] = v
 
         x = self._layers(ids, freqs, mask, write)  # (n, P, H)
         last = x[torch.arange(n, device=self.device), torch.tensor(lens, device=self.device) - 1]  # (n, H)
@@ -163,6 +172,7 @@ class Decoder:
         rows = list(self.rows)
         if not rows:
             return []
+        B, nKV = len(rows), self.cfg.num_kv_heads
         lengths = [r.length for r in rows]
         S = max(lengths) + 1
         ids = torch.tensor([r.tokens[-1] for r in rows], device=self.device)  # (B,)
@@ -172,9 +182,10 @@ class Decoder:
         else:  # rows of different lengths: each writes its own column and sees its own columns only
             cols = torch.tensor(lengths, device=self.device)  # (B,)
             freqs = self.freqs[cols][:, None]  # (B, 1, D/2)
-            mask = (torch.arange(S, device=self.device)[None, :] <= cols[:, None])[:, None, None, :]  # (B,1,1,S)
+            mask = (torch.arange(S, device=self.device)[None, :] <= cols[:, None])  # (B, S)
+            mask = mask[:, None, None, :].expand(B, nKV, 1, S).reshape(B * nKV, 1, S)  # per (row, head)
         x = self._decode_layers(ids, freqs, mask, cols, S)  # (B, H)
-        logits = self.model.lm_head(self._norm(self.model.norm, x))  # (B, V)
+        logits = mm(self._norm(self.model.norm, x), self.model.lm_head.weight)  # (B, V)
         self._append(rows, logits)
         return rows
 
@@ -208,7 +219,7 @@ class Decoder:
 
     def _layers(self, ids: torch.Tensor, freqs: torch.Tensor, mask: torch.Tensor | None, write) -> torch.Tensor:
         """Prefill: the blocks over ids (n, P) rotated by freqs (1, P, 1, D/2), causal within the block (and
-        `mask` for right padding); `write(cache, kv)` stores the new keys and values (n, 2 nKV, P, D)."""
+        `mask` for right padding); `write(layer, k, v)` stores the new keys and values (n, nKV, P, D)."""
         cfg, model = self.cfg, self.model
         B, T = ids.shape
         D, nH, nKV = cfg.head_dim, cfg.num_heads, cfg.num_kv_heads
@@ -218,10 +229,11 @@ class Decoder:
             qkv = qkv.view(B, T, nH + 2 * nKV, D)
             rotate_(qkv[:, :, : nH + nKV], freqs)
             q = qkv[:, :, :nH].transpose(1, 2)  # (B, nH, T, D)
-            kv = qkv[:, :, nH:].transpose(1, 2)  # (B, 2 nKV, T, D)
-            write(self.cache.kv[layer], kv)
-            y = F.scaled_dot_product_attention(q, kv[:, :nKV], kv[:, nKV:], attn_mask=mask, is_causal=mask is None,
-                                               scale=1.0, enable_gqa=nKV != nH)  # (B, nH, T, D); q is scaled
+            k = qkv[:, :, nH : nH + nKV].transpose(1, 2)  # (B, nKV, T, D)
+            v = qkv[:, :, nH + nKV :].transpose(1, 2)
+            write(layer, k, v)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None, scale=1.0,
+                                               enable_gqa=nKV != nH)  # (B, nH, T, D); q is scaled
             x = x + block.attn.wo(y.transpose(1, 2).reshape(B, T, nH * D))
             m = block.mlp(self._norm(block.mlp_norm, x))
             x = x + (m[0] if isinstance(block.mlp, MoE) else m)
@@ -236,28 +248,46 @@ class Decoder:
         B = ids.shape[0]
         D, nH, nKV = cfg.head_dim, cfg.num_heads, cfg.num_kv_heads
         batch = slice(0, B) if isinstance(cols, int) else torch.arange(B, device=self.device)
-        x = model.tok_embeddings(ids)  # (B, H)
+        x = F.embedding(ids, model.tok_embeddings.weight)  # (B, H); modules' __call__ costs more than the op
+        g = nH // nKV
         for layer, block in enumerate(model.layers):
-            qkv = F.linear(self._norm(None, x, block.attn_norm.eps), self.qkv[layer]).view(B, nH + 2 * nKV, D)
+            qkv = mm(self._norm(None, x, block.attn_norm.eps), self.qkv[layer]).view(B, nH + 2 * nKV, D)
             rotate_(qkv[:, : nH + nKV], freqs)
-            cache = self.cache.kv[layer]
-            cache[batch, :, cols] = qkv[:, nH:]  # (B, 2 nKV, D) at (slot b, column b)
-            k, v = cache[:B, :nKV, :S], cache[:B, nKV:, :S]  # (B, nKV, S, D) views
-            s = torch.matmul(qkv[:, :nH].view(B, nKV, nH // nKV, D), k.transpose(-1, -2))  # (B, nKV, g, S)
+            kc, vc = self.cache.k[layer], self.cache.v[layer]
+            kc[batch, :, cols] = qkv[:, nH : nH + nKV]  # (B, nKV, D) at (slot b, column b)
+            vc[batch, :, cols] = qkv[:, nH + nKV :]
+            k = kc[:B, :, :S].view(B * nKV, S, D)  # views: (slots, heads) merge, columns stay strided
+            v = vc[:B, :, :S].view(B * nKV, S, D)
+            s = torch.bmm(qkv[:, :nH].reshape(B * nKV, g, D), k.transpose(1, 2))  # (B nKV, g, S)
             if mask is not None:
                 s = s.masked_fill(~mask, float("-inf"))
             p = s.softmax(-1) if s.dtype == torch.float32 else s.float().softmax(-1).to(v.dtype)
-            y = torch.matmul(p, v)  # (B, nKV, g, D): query head h = kv head h // g, as enable_gqa
-            x = x + block.attn.wo(y.view(B, nH * D))
-            m = block.mlp(self._norm(block.mlp_norm, x))
-            x = x + (m[0] if isinstance(block.mlp, MoE) else m)
+            y = torch.bmm(p, v)  # (B nKV, g, D): query head h = kv head h // g, as enable_gqa
+            x = x + mm(y.view(B, nH * D), block.attn.wo.weight)
+            x = x + self._mlp(block, self._norm(block.mlp_norm, x))
         return x
 
-    @staticmethod
-    def _norm(norm, x: torch.Tensor, eps: float | None = None) -> torch.Tensor:
-        """RMSNorm as the reference (statistics in fp32); norm None: without its weight (folded elsewhere)."""
+    def _mlp(self, block, h: torch.Tensor) -> torch.Tensor:
+        """The block's MLP; the dense torch-kernel one inline (its module adds dtype round trips per call)."""
+        mlp = block.mlp
+        if isinstance(mlp, MoE):
+            return mlp(h)[0]
+        if self.cfg.kernels != "torch" or h.dtype != torch.float32:
+            return mlp(h)
+        gate_up = mm(h, mlp.w_gate_up.weight)  # (B, 2I): gate rows first
+        a = F.silu(gate_up[:, : mlp.intermediate_size])
+        return mm(a.mul_(gate_up[:, mlp.intermediate_size :]), mlp.w_down.weight)
+
+    def _norm(self, norm, x: torch.Tensor, eps: float | None = None) -> torch.Tensor:
+        """RMSNorm as the reference (statistics in fp32); norm None: without its weight (folded elsewhere).
+        Written out, with eps and 1/H as 0-d tensors: torch's CPU rms_norm (and mean, and any op with a Python
+        scalar) copies its scalars on every call, 16 dispatches against 7."""
         w, eps = (None, eps) if norm is None else (norm.weight, norm.eps)
-        if x.dtype == torch.float32:  # one fused op, equal to the fp32 reference
-            return F.rms_norm(x, (x.shape[-1],), w, eps)
-        h = F.rms_norm(x.float(), (x.shape[-1],), None, eps).to(x.dtype)
-        return h if w is None else w * h
+        if eps not in self.norm_consts:
+            self.norm_consts[eps] = (torch.tensor(eps, device=self.device),
+                                     torch.tensor(1.0 / x.shape[-1], device=self.device))
+        eps_t, inv_h = self.norm_consts[eps]
+        h = x.float()
+        h = h * torch.addcmul(eps_t, torch.sum(h * h, -1, keepdim=True), inv_h).rsqrt_()
+        h = h.to(x.dtype)
+        return h if w is None else h * w
