@@ -52,6 +52,13 @@ def create_app(host: ChatModel, *, api_key: str | None = None, max_batch: int = 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        loop = asyncio.get_running_loop()
+
+        def fanout(events: list[tuple[Job, tuple]]) -> None:  # runs in the event loop
+            for job, ev in events:
+                job.emit(ev)
+
+        engine.deliver = lambda events: loop.call_soon_threadsafe(fanout, events)  # one wake-up per step
         engine.start()
         yield
         await asyncio.to_thread(engine.stop)  # uvicorn has let in-flight requests finish; drain the rest
@@ -107,9 +114,8 @@ def create_app(host: ChatModel, *, api_key: str | None = None, max_batch: int = 
 
     async def run(request: Request, req: GenRequest, prompts: list[list[int]]):
         params = sampling_params(req, prompts)
-        loop, queue = asyncio.get_running_loop(), asyncio.Queue()
-        job = Job(prompts, params, req.n, lambda ev: loop.call_soon_threadsafe(queue.put_nowait, ev),
-                  stops=req.stop, seed=req.seed)
+        queue = asyncio.Queue()
+        job = Job(prompts, params, req.n, queue.put_nowait, stops=req.stop, seed=req.seed)  # via engine.deliver
         try:
             engine.submit(job)
         except QueueFull as e:
@@ -179,16 +185,23 @@ def create_app(host: ChatModel, *, api_key: str | None = None, max_batch: int = 
                     yield chunk(req, rid, i, first=True)
                 elif echo[i]:
                     yield chunk(req, rid, i, echo[i])
-            while done < job.size:
-                ev = await queue.get()
-                if ev[0] == "delta":
-                    yield chunk(req, rid, ev[1], ev[2])
-                elif ev[0] == "done":
-                    done, completion = done + 1, completion + ev[3]
-                    yield chunk(req, rid, ev[1], finish=ev[2])
-                else:  # as vLLM: the error as a data event, then the end of the stream
-                    yield f"data: {json.dumps(APIError(500, ev[1], type='server_error').body())}\n\n"
-                    break
+            failed = False
+            while done < job.size and not failed:
+                events = [await queue.get()]
+                while not queue.empty():  # whatever else is ready goes out in the same write
+                    events.append(queue.get_nowait())
+                out = []
+                for ev in events:
+                    if ev[0] == "delta":
+                        out.append(chunk(req, rid, ev[1], ev[2]))
+                    elif ev[0] == "done":
+                        done, completion = done + 1, completion + ev[3]
+                        out.append(chunk(req, rid, ev[1], finish=ev[2]))
+                    else:  # as vLLM: the error as a data event, then the end of the stream
+                        out.append(f"data: {json.dumps(APIError(500, ev[1], type='server_error').body())}\n\n")
+                        failed = True
+                        break
+                yield "".join(out)
             if req.include_usage:
                 yield chunk(req, rid, None, use=usage(prompt_tokens, completion))
             yield DONE

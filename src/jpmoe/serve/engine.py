@@ -2,8 +2,10 @@
 and join the running batch between decoding steps (continuous batching at step granularity), so every running
 row shares one forward per step. A row leaves as soon as it stops, reaches its length or its client goes away.
 
-Events reach the caller through `Job.emit(event)` from the engine thread (the HTTP layer forwards them into its
-event loop): ("delta", choice, text), ("done", choice, finish_reason, completion_tokens), ("error", message).
+Events reach the caller through `Job.emit(event)`: ("delta", choice, text), ("done", choice, finish_reason,
+completion_tokens), ("error", message). By default `emit` runs on the engine thread; with `deliver` set, the events
+of one step go out together as one `deliver([(job, event), ...])` call (the HTTP layer hands that list to its event
+loop once per step instead of waking it once per token).
 """
 
 from __future__ import annotations
@@ -65,6 +67,8 @@ class Engine:
         self.stopping = False
         self.admitting = 0  # rows running or being prefilled, counted under cv for submit's limit
         self.thread: threading.Thread | None = None
+        self.deliver: Callable[[list[tuple[Job, tuple]]], None] | None = None
+        self.outbox: list[tuple[Job, tuple]] = []
         self.stats = Counter()  # steps, rows per finish reason, peak batch: GET /health shows them
 
     @property
@@ -120,6 +124,7 @@ class Engine:
             except Exception as e:  # a bug, not a client mistake: fail the running jobs, keep serving
                 log.exception("decoding step failed")
                 self._fail_all(f"internal error while decoding: {type(e).__name__}: {e}")
+            self._flush()
 
     def _drop_cancelled(self) -> None:
         for row in list(self.decoder.rows):
@@ -143,7 +148,7 @@ class Engine:
                 self.decoder.add(new)
             except ValueError as e:  # checked by the HTTP layer already; never lose a request silently
                 for job in {r.tag.job for r in new}:
-                    job.emit(("error", str(e)))
+                    self._emit(job, ("error", str(e)))
                 return
             finally:
                 with self.cv:
@@ -172,14 +177,25 @@ class Engine:
             if row.finish is not None:
                 delta += choice.stream.flush()
             if delta:
-                choice.job.emit(("delta", choice.index, delta))
+                self._emit(choice.job, ("delta", choice.index, delta))
             if row.finish is not None:
                 self.stats[row.finish] += 1
-                choice.job.emit(("done", choice.index, row.finish, len(row.tokens)))
+                self._emit(choice.job, ("done", choice.index, row.finish, len(row.tokens)))
+
+    def _emit(self, job: Job, event: tuple) -> None:
+        if self.deliver is None:
+            job.emit(event)
+        else:
+            self.outbox.append((job, event))
+
+    def _flush(self) -> None:
+        if self.outbox:
+            out, self.outbox = self.outbox, []
+            self.deliver(out)
 
     def _fail_all(self, message: str) -> None:
         jobs = {r.tag.job for r in self.decoder.rows}
         for row in list(self.decoder.rows):
             self.decoder.finish(row, "error")
         for job in jobs:
-            job.emit(("error", message))
+            self._emit(job, ("error", message))
