@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -125,6 +126,9 @@ class Engine:
                 log.exception("decoding step failed")
                 self._fail_all(f"internal error while decoding: {type(e).__name__}: {e}")
             self._flush()
+            # Small torch ops keep the GIL: without a pause the HTTP thread only runs at the interpreter's 5 ms
+            # forced switches, which delays every chunk written and every request admitted.
+            time.sleep(0)
 
     def _drop_cancelled(self) -> None:
         for row in list(self.decoder.rows):
