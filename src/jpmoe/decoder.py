@@ -6,9 +6,10 @@ occupy slots 0..B-1 in order; row b keeps its own tokens in columns [0, length_b
 column length_b, so rows of different lengths never need re-padding or shifting. A row that leaves is replaced by
 the last row (one slot copied), which keeps the batch a contiguous view of the cache.
 
-The decode step is the model's own modules (norms, projections, MLP/MoE) called directly, without the training
-forward's checks, auxiliary losses and mask building: at batch 1 the per-step Python and small-op overhead is
-what separates a fast CPU generator from transformers' `generate` (the gpt-fast lesson).
+The forward is written here over the model's own weights (a fused QKV copy per layer, the norms, MLPs and MoE
+layers of the model), without the training forward's checks, 4-D mask building and auxiliary losses: at batch 1
+the per-step Python and small-op overhead is what separates a fast CPU generator from transformers' `generate`
+(the gpt-fast lesson). tests/moe/test_generate.py holds it to transformers' greedy output, batched and alone.
 """
 
 from __future__ import annotations
@@ -98,7 +99,8 @@ def rotate_(qk: torch.Tensor, freqs: torch.Tensor) -> None:
 class Decoder:
     """Batched step-wise generation. `add` prefills new rows and samples their first token; `step` runs one forward
     for every running row and appends one token to each; rows that hit a stop token or their max_new_tokens leave
-    the batch; `finish` removes a row from outside (a stop string, a cancelled request)."""
+    the batch; `finish` removes a row from outside (a stop string, a cancelled request). The fused QKV weights are
+    copied from the model at construction: build a new Decoder after the model's weights change."""
 
     def __init__(self, model: Transformer, *, max_batch: int, max_len: int | None = None):
         cfg = model.config

@@ -39,8 +39,8 @@ class TextStream:
         return self._release(final=False)
 
     def flush(self) -> str:
-        """The generation ended (stop token, length, cancel): everything still held back, undecodable bytes as
-        U+FFFD, except a stop string's start that never completed... which is plain text, so it is sent too."""
+        """The generation ended (stop token, length, cancel): everything still held back goes out, bytes that never
+        formed a character as U+FFFD, and the start of a stop string that never completed as the plain text it is."""
         if not self.stopped and self.read < len(self.tokens):
             before = self._decode(self.tokens[self.prefix : self.read])
             self.text += self._decode(self.tokens[self.prefix :])[len(before) :]
