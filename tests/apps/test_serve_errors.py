@@ -93,6 +93,17 @@ def test_completion_mistakes_and_routes(url):
     assert client.chat.completions.create(model=NAME, messages=MSG, max_tokens=3).usage.completion_tokens >= 1
 
 
+def test_developer_role_and_text_parts_are_accepted(url):
+    """OpenAI's newer shapes: a developer message (read as system) and content as a list of text parts."""
+    msgs = [{"role": "developer", "content": "丁寧に"},
+            {"role": "user", "content": [{"type": "text", "text": "こんに"}, {"type": "text", "text": "ちは"}]}]
+    r = httpx.post(url + "/chat/completions", json=ok(messages=msgs, temperature=0), timeout=30)
+    plain = [{"role": "system", "content": "丁寧に"}, {"role": "user", "content": "こんにちは"}]
+    want = httpx.post(url + "/chat/completions", json=ok(messages=plain, temperature=0), timeout=30)
+    assert r.status_code == 200 and r.json()["choices"] == want.json()["choices"]
+    assert r.json()["usage"] == want.json()["usage"]
+
+
 def test_api_key(model_dir):
     with app_server(create_app(load_chat_model(model_dir, name=NAME), api_key="s3cret")) as u:
         with pytest.raises(openai.AuthenticationError) as e:
