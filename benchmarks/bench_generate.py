@@ -5,6 +5,7 @@ Decode (batch 1, greedy, prompt 32 tokens, 128 new tokens, no early stop): token
 slot cache of `jpmoe.decoder`), of the generator before it (the training forward with its KV cache, one
 `model(...)` call per token, as `jpmoe.generate` was until this benchmark's change) and of
 `LlamaForCausalLM.generate` (sdpa attention, its default DynamicCache), timed round-robin, median of repeats.
+Engine: the batching scheduler alone, 1 / 4 / 16 rows submitted together (what the server can give at most).
 Server: `apps/serve.py` in a subprocess, 1 / 4 / 16 client threads each streaming `--requests` chat completions
 back to back (max_tokens 128, temperature 0): total completion tokens/s over the wall time, and p50/p95 time to
 the first content chunk. Targets (issue 13): decode >= 2x transformers; 16 clients >= 4x one client.
@@ -116,6 +117,34 @@ def stream_one(url: str, body: dict) -> tuple[float, int]:
     return ttft if ttft is not None else time.perf_counter() - t0, tokens
 
 
+def bench_engine(cm, questions: list[str], rows: list[int], n: int) -> list[dict]:
+    """The batching engine without HTTP: `r` chat prompts submitted at once, n greedy tokens each (no early stop)."""
+    from jpmoe.sampling import SamplingParams
+    from jpmoe.serve.engine import Engine, Job
+
+    out = []
+    for r in [1, *rows]:  # the first pass warms up and is not reported
+        engine = Engine(cm.model, cm.tokenizer, max_batch=max(rows))
+        engine.start()
+        finished, tokens = threading.Semaphore(0), []
+
+        def emit(ev, tokens=tokens, finished=finished):
+            if ev[0] == "done":
+                tokens.append(ev[3])
+                finished.release()
+
+        t0 = time.perf_counter()
+        for i in range(r):
+            prompt = cm.encode_chat([{"role": "user", "content": questions[i % len(questions)]}])
+            engine.submit(Job([prompt], SamplingParams(max_new_tokens=n), 1, emit))
+        for _ in range(r):
+            finished.acquire()
+        wall = time.perf_counter() - t0
+        engine.stop()
+        out.append({"rows": r, "tokens": sum(tokens), "tokens_per_s": sum(tokens) / wall})
+    return out[1:]
+
+
 @contextmanager
 def server_process(hf_dir: Path, threads: int):
     """apps/serve.py on 127.0.0.1 with a free port (--port 0; its ready line names it); always stopped."""
@@ -165,7 +194,7 @@ def bench_server(hf_dir: Path, questions: list[str], clients: list[int], request
     return rows[1:]
 
 
-def table(decode: dict, server: list[dict], meta: dict) -> str:
+def table(decode: dict, engine: list[dict], server: list[dict], meta: dict) -> str:
     tps = decode["tokens_per_s"]
     hf = tps["transformers generate"]
     lines = [f"# Generation, {meta['machine']}, {meta['date']}", "",
@@ -176,6 +205,10 @@ def table(decode: dict, server: list[dict], meta: dict) -> str:
              f"{meta['repeats']} round-robin repeats (identical tokens: {decode['same_tokens']}):", "",
              "| generator | tokens/s | vs transformers |", "|---|---|---|"]
     lines += [f"| {k} | {v:.0f} | {v / hf:.2f}x |" for k, v in tps.items()]
+    lines += ["", f"Batching engine alone (`jpmoe.serve.engine.Engine`, no HTTP), rows submitted together, "
+              f"{meta['new_tokens']} greedy tokens each:", "", "| rows | tokens/s | vs 1 row |", "|---|---|---|"]
+    lines += [f"| {e['rows']} | {e['tokens_per_s']:.0f} | {e['tokens_per_s'] / engine[0]['tokens_per_s']:.2f}x |"
+              for e in engine]
     one = server[0]["tokens_per_s"]
     lines += ["", f"Server (`apps/serve.py`, streaming chat, max_tokens {meta['new_tokens']}, temperature 0, "
               f"{meta['requests']} requests per client):", "",
@@ -214,6 +247,8 @@ def main() -> None:
         prompt = cm.encode_text(texts[0]["text"])[:32]
         print("decode, batch 1 ...", flush=True)
         decode = bench_decode(hf_dir, prompt, args.new_tokens, args.repeats)
+        print("engine ...", flush=True)
+        engine = bench_engine(cm, questions, [int(c) for c in args.clients.split(",")], args.new_tokens)
         print("server ...", flush=True)
         server = bench_server(hf_dir, questions, [int(c) for c in args.clients.split(",")], args.requests,
                               args.new_tokens, args.threads)
@@ -222,13 +257,14 @@ def main() -> None:
                 "layers": args.layers, "vocab": cm.config.vocab_size, "params_m": cm.config.num_params() / 1e6,
                 "prompt_tokens": len(prompt), "new_tokens": args.new_tokens, "repeats": args.repeats,
                 "requests": args.requests, "load": load}
-    md = table(decode, server, meta)
+    md = table(decode, engine, server, meta)
     print(md)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = out / f"generate-{meta['date']}-{args.machine}"
     stem.with_suffix(".md").write_text(md)
-    stem.with_suffix(".json").write_text(json.dumps({"meta": meta, "decode": decode, "server": server}, indent=2))
+    record = {"meta": meta, "decode": decode, "engine": engine, "server": server}
+    stem.with_suffix(".json").write_text(json.dumps(record, indent=2))
     print(f"wrote {stem}.md and .json")
 
 
