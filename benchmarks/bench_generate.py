@@ -102,12 +102,11 @@ def bench_decode(hf_dir: Path, prompt: list[int], n: int, repeats: int) -> dict:
     return {"tokens_per_s": {k: n / statistics.median(v) for k, v in times.items()}, "same_tokens": same}
 
 
-def stream_one(url: str, body: dict) -> tuple[float, int]:
-    """-> (seconds to the first content chunk, completion tokens)."""
-    import httpx
-
+def stream_one(http, url: str, body: dict) -> tuple[float, int]:
+    """-> (seconds to the first content chunk, completion tokens); `http` an httpx.Client made beforehand (a new
+    client per request would time its own set-up, tens of ms of TLS context, as the server's latency)."""
     t0, ttft, tokens = time.perf_counter(), None, 0
-    with httpx.stream("POST", url + "/chat/completions", json=body, timeout=600) as r:
+    with http.stream("POST", url + "/chat/completions", json=body, timeout=600) as r:
         r.raise_for_status()
         for line in r.iter_lines():  # parse only what is measured: the clients share the CPU with the server
             if ttft is None and '"content": "' in line and '"content": ""' not in line:
@@ -165,17 +164,21 @@ def server_process(hf_dir: Path, threads: int):
 
 def bench_server(hf_dir: Path, questions: list[str], clients: list[int], requests: int, n: int,
                  threads: int) -> list[dict]:
+    import httpx
+
     rows = []
     with server_process(hf_dir, threads) as url:
         for c in [1, *clients]:  # the first pass at 1 client warms the server up and is not reported
             ttfts, tokens, lock = [], [], threading.Lock()
 
-            def client(i: int, ttfts=ttfts, tokens=tokens, lock=lock) -> None:
+            https = [httpx.Client() for _ in range(c)]
+
+            def client(i: int, ttfts=ttfts, tokens=tokens, lock=lock, https=https) -> None:
                 for j in range(requests):
                     q = questions[(i * requests + j) % len(questions)]
                     body = {"model": "bench", "messages": [{"role": "user", "content": q}], "max_tokens": n,
                             "temperature": 0, "stream": True, "stream_options": {"include_usage": True}}
-                    t, k = stream_one(url, body)
+                    t, k = stream_one(https[i], url, body)
                     with lock:
                         ttfts.append(t)
                         tokens.append(k)
@@ -187,6 +190,8 @@ def bench_server(hf_dir: Path, questions: list[str], clients: list[int], request
             for w in workers:
                 w.join()
             wall = time.perf_counter() - t0
+            for h in https:
+                h.close()
             q = statistics.quantiles(ttfts, n=20) if len(ttfts) > 1 else ttfts * 19
             rows.append({"clients": c, "requests": len(ttfts), "tokens": sum(tokens), "wall_s": wall,
                          "tokens_per_s": sum(tokens) / wall, "ttft_p50_ms": 1e3 * statistics.median(ttfts),
