@@ -11,7 +11,7 @@ import sys
 import time
 
 import pytest
-from app_helpers import ENV, ROOT
+from app_helpers import ENV, ROOT, load_app
 from serve_helpers import tiny_chat_model
 
 from jpmoe.generate import SamplingParams, generate
@@ -41,21 +41,23 @@ def test_one_shot_prompt_equals_greedy_generate(chat_model):
     assert out.stdout == want + "\n"
 
 
-def test_damaged_config_and_missing_template_are_named(chat_model, tmp_path):
+def test_damaged_config_and_missing_template_are_named(chat_model, tmp_path, capsys):
     import shutil
 
     path, _ = chat_model
     bad = tmp_path / "bad"
     shutil.copytree(path, bad)
     (bad / "config.json").write_text("{broken")
-    out = subprocess.run([sys.executable, str(ROOT / "apps/chat.py"), "--model", str(bad), "--prompt", "x"],
-                         capture_output=True, text=True, env=ENV, timeout=120)
-    assert out.returncode == 2 and "config.json" in out.stderr
+    app = load_app("chat")
+    with pytest.raises(SystemExit) as e:
+        app.main(app.Args(model=str(bad), prompt="x"))
+    assert e.value.code == 2 and "config.json" in capsys.readouterr().err
     shutil.copy(path / "config.json", bad / "config.json")
     (bad / "chat_template.jinja").unlink()
-    out = subprocess.run([sys.executable, str(ROOT / "apps/chat.py"), "--model", str(bad), "--prompt", "x"],
-                         capture_output=True, text=True, env=ENV, timeout=120)
-    assert out.returncode == 2 and "no chat_template" in out.stderr and out.stdout == ""
+    with pytest.raises(SystemExit) as e:
+        app.main(app.Args(model=str(bad), prompt="x"))
+    out = capsys.readouterr()
+    assert e.value.code == 2 and "no chat_template" in out.err and out.out == ""
 
 
 def test_terminal_session(chat_model, tmp_path):

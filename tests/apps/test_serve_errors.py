@@ -7,11 +7,9 @@ from __future__ import annotations
 import json
 import shutil
 import signal
-import subprocess
-import sys
 
 import pytest
-from app_helpers import ENV, ROOT
+from app_helpers import load_app
 from serve_helpers import app_server, running_server, tiny_chat_model
 
 openai = pytest.importorskip("openai")
@@ -150,14 +148,16 @@ def test_chat_without_template_is_400_completions_work(model_dir, tmp_path):
 
 
 @pytest.mark.parametrize("damage", ["config", "weights"])
-def test_damaged_model_is_refused_naming_the_file(model_dir, tmp_path, damage):
+def test_damaged_model_is_refused_naming_the_file(model_dir, tmp_path, damage, capsys):
     bad = tmp_path / "bad"
     shutil.copytree(model_dir, bad)
     target = bad / "config.json" if damage == "config" else next(bad.glob("*.safetensors"))
     target.write_bytes(b"{broken" if damage == "config" else b"not safetensors")
-    out = subprocess.run([sys.executable, str(ROOT / "apps/serve.py"), "--model", str(bad), "--port", "0"],
-                         capture_output=True, text=True, env=ENV, timeout=120)
-    assert out.returncode == 2 and target.name in out.stderr and "serving" not in out.stdout
+    app = load_app("serve")
+    with pytest.raises(SystemExit) as e:
+        app.main(app.Args(model=str(bad), port=0))
+    out = capsys.readouterr()
+    assert e.value.code == 2 and target.name in out.err and "serving" not in out.out
 
 
 def test_sigterm_finishes_the_answer_in_flight(model_dir):
