@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import logging
 import time
 from contextlib import asynccontextmanager
 
@@ -38,6 +39,7 @@ from jpmoe.serve.protocol import (
 )
 
 DISCONNECT_POLL_S = 0.5
+log = logging.getLogger("jpmoe.serve")
 
 
 def error_response(e: APIError) -> JSONResponse:
@@ -74,6 +76,11 @@ def create_app(host: ChatModel, *, api_key: str | None = None, max_batch: int = 
     async def http_error(_: Request, e: StarletteHTTPException):
         kind = "not_found_error" if e.status_code == 404 else "invalid_request_error"
         return error_response(APIError(e.status_code, str(e.detail), type=kind))
+
+    @app.exception_handler(Exception)
+    async def internal_error(_: Request, e: Exception):  # a server bug: still OpenAI's shape, never a traceback
+        log.exception("request failed")
+        return error_response(APIError(500, f"internal error: {type(e).__name__}", type="server_error"))
 
     async def check_key(request: Request) -> None:
         """A route dependency, not an HTTP middleware: Starlette's BaseHTTPMiddleware hides the client's
