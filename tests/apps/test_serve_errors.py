@@ -174,3 +174,17 @@ def test_sigterm_finishes_the_answer_in_flight(model_dir):
         assert json.loads(lines[-2].removeprefix("data: "))["usage"]["completion_tokens"] == 400
         assert proc.wait(60) == 0
         assert "server stopped" in proc.stdout.read()
+
+
+def test_a_server_bug_is_a_500_in_openai_shape_and_serving_goes_on(model_dir):
+    cm = load_chat_model(model_dir, name=NAME)
+
+    def broken(text: str) -> list[int]:
+        raise RuntimeError("simulated bug")
+
+    cm.encode_text = broken
+    with app_server(create_app(cm)) as u:
+        r = httpx.post(u + "/completions", json={"model": NAME, "prompt": "x", "max_tokens": 2}, timeout=30)
+        assert r.status_code == 500 and r.json()["error"]["type"] == "server_error"
+        assert "simulated" not in r.text  # no internals leak to the client
+        assert httpx.post(u + "/chat/completions", json=ok(), timeout=30).status_code == 200
