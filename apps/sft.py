@@ -14,21 +14,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from jpalign import collate, collate_packed, encode_chat, encode_dataset, fused_sft_loss, pack_examples, shift_labels
+from jpalign import collate, collate_packed, encode_dataset, fused_sft_loss, pack_examples, shift_labels
 from jpalign.chunking import IGNORE_INDEX
 from jpalign.records import (
-    SAMPLE_QUESTIONS,
     ReadReport,
     choose_template,
-    contamination,
     convert_records,
     read_records,
+    sample_prompts,
     sft_messages,
 )
 from jpmoe.train import parse_args, setup_distributed, teardown_distributed
@@ -40,6 +38,7 @@ from jpmoe.train.posttrain import (
     check_common_args,
     load_base,
     load_tokenizer,
+    report_data,
     run_loop,
     split_eval,
 )
@@ -68,15 +67,9 @@ def encode(args: Args, tokenizer, template, dist):
     kw = {"max_length": args.seq_len, "max_prompt_length": args.max_prompt_length or None}
     train, rep_t = encode_dataset(tokenizer, [convs[i] for i in train_idx], template, **kw)
     held, rep_e = encode_dataset(tokenizer, [convs[i] for i in eval_idx], template, **kw)
-    report.dropped.update(rep_t.dropped + rep_e.dropped)
-    summary = report.summary({"train": len(train), "eval": len(held)})
-    summary["truncated"] = dict(rep_t.truncated + rep_e.truncated)
-    if dist.is_main:
-        print(f"records: {json.dumps(summary, ensure_ascii=False)}", flush=True)
-        Path(args.out_dir).mkdir(parents=True, exist_ok=True)
-        (Path(args.out_dir) / "data_report.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2))
+    report_data(args.out_dir, report, {"train": len(train), "eval": len(held)}, [rep_t, rep_e], dist.is_main)
     if not train:
-        raise SystemExit(f"no usable training records in {args.data}: {summary}")
+        raise SystemExit(f"no usable training records in {args.data} (see the counts above)")
     return files, train, held
 
 
@@ -142,10 +135,9 @@ def main(args: Args) -> Path:
         return {"eval/loss": total / max(n, 1), "eval/tokens": n}
 
     def samples() -> list[dict]:
-        prompts = [encode_chat(tokenizer, [{"role": "user", "content": q}], template, add_generation_prompt=True)
-                   for q in SAMPLE_QUESTIONS]
-        outs = greedy_replies(model, [p.input_ids for p in prompts], tokenizer, max_new_tokens=args.sample_tokens)
-        return [{"prompt": q, "completion": o} for q, o in zip(SAMPLE_QUESTIONS, outs)]
+        questions, ids = sample_prompts(tokenizer, template)
+        outs = greedy_replies(model, ids, tokenizer, max_new_tokens=args.sample_tokens)
+        return [{"prompt": q, "completion": o} for q, o in zip(questions, outs)]
 
     data_hash = hashlib.sha256(json.dumps([e.input_ids + e.labels for e in train]).encode()).hexdigest()
     fingerprint = {"model": {k: v for k, v in loaded.config.to_dict().items() if k != "kernels"},
@@ -153,17 +145,10 @@ def main(args: Args) -> Path:
                    "packing": args.packing, "template": template.name, "z_loss": args.z_loss}
     state = run_loop(Loop(args, dist, model, len(items), make_batches, loss_fn, evaluate, samples, fingerprint))
     if args.export:
-        dirty = contamination(files)
-        if dirty and dist.is_main:
-            print(f"warning: trained on evaluation-set files {dirty}: the export is marked contaminated",
-                  file=sys.stderr, flush=True)
         export_posttrained(model, loaded.config, out / "hf", tokenizer=tokenizer, chat_template=template.jinja,
                            dist=dist, lora=(args.lora_r, args.lora_alpha) if args.lora else None, files=files,
-                           contaminated_with=dirty, record={"stage": "sft", "base": args.base,
+                           record={"stage": "sft", "base": args.base,
                                                             "template": template.name, "steps": state.step})
-        if dist.is_main:
-            print(f"exported Hugging Face model and tokenizer (chat template {template.name}) to {out / 'hf'}",
-                  flush=True)
     teardown_distributed()
     return out
 

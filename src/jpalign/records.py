@@ -1,5 +1,5 @@
 """Training records from files: SFT conversations and preference pairs read from JSONL or Parquet, the chat template
-to train with, and the evaluation sets a run must not train on.
+to train with, and the fixed prompts of the sample generations.
 
 SFT records: {"messages": [{"role", "content"}, ...]} or {"instruction", "input" (optional), "output"}.
 Preference records: {"prompt": str or messages, "chosen", "rejected"} or {"messages": prompt turns, "chosen",
@@ -14,6 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from jpalign.encode import encode_chat
 from jpalign.templates import CHAT_TEMPLATES, INSTRUCTION_JA, ChatTemplate, DataError, instruction_messages
 
 # Fixed prompts of the sample generations at each eval (repetition and stopping show up early in these).
@@ -24,8 +25,6 @@ SAMPLE_QUESTIONS = (
     "健康のために毎日できることを三つ挙げてください。",
 )
 
-# Folders (under data/) of the evaluation sets: a model trained on any file below them is contaminated.
-EVALUATION_SETS = ("jglue", "elyza_tasks_100", "japanese_mt_bench")
 
 
 @dataclass
@@ -35,9 +34,6 @@ class ReadReport:
     read: int = 0
     dropped: Counter = field(default_factory=Counter)
 
-    def summary(self, used: dict[str, int]) -> dict:
-        """{"read", "used" (by split), "dropped" (by reason)}, for the log and the printed line."""
-        return {"read": self.read, "used": used, "dropped": dict(sorted(self.dropped.items()))}
 
 
 def read_records(path: str | Path, report: ReadReport | None = None) -> list[dict]:
@@ -103,7 +99,8 @@ def preference_record(record: dict) -> dict:
     if isinstance(prompt, str):
         prompt = [{"role": "user", "content": prompt}]
     if not isinstance(prompt, list) or "chosen" not in record or "rejected" not in record:
-        raise DataError("malformed_record", f"need prompt (or messages), chosen and rejected (keys {sorted(record)[:6]})")
+        raise DataError("malformed_record",
+                        f"need prompt (or messages), chosen and rejected (keys {sorted(record)[:6]})")
     return {"prompt": prompt, "chosen": _response_text(record["chosen"], "chosen"),
             "rejected": _response_text(record["rejected"], "rejected")}
 
@@ -142,7 +139,9 @@ def choose_template(name: str, tokenizer_template: str | None, *, override: bool
     return chosen
 
 
-def contamination(files: list[str | Path]) -> list[str]:
-    """The training files that lie under an evaluation set's folder (data/jglue, data/elyza_tasks_100,
-    data/japanese_mt_bench): a model trained on them must not be scored on those sets."""
-    return [str(f) for f in files if any(part in EVALUATION_SETS for part in Path(f).resolve().parts)]
+
+def sample_prompts(tokenizer, template: ChatTemplate) -> tuple[list[str], list[list[int]]]:
+    """SAMPLE_QUESTIONS and their token ids as the model sees them at inference (template + generation prompt)."""
+    ids = [encode_chat(tokenizer, [{"role": "user", "content": q}], template, add_generation_prompt=True).input_ids
+           for q in SAMPLE_QUESTIONS]
+    return list(SAMPLE_QUESTIONS), ids

@@ -6,6 +6,7 @@ model contaminated). Also greedy replies to fixed prompts, the sample generation
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import torch
@@ -18,23 +19,37 @@ from jpmoe.train.lora import merge_lora_state_dict
 from jpmoe.train.state_dicts import full_model_state_dict
 
 TRAINING_DATA_NAME = "training_data.json"
+# Folders (under data/) of the evaluation sets: a model trained on any file below them is contaminated.
+EVALUATION_SETS = ("jglue", "elyza_tasks_100", "japanese_mt_bench")
+
+
+def contamination(files: list[str | Path]) -> list[str]:
+    """The training files that lie under an evaluation set's folder (data/jglue, data/elyza_tasks_100,
+    data/japanese_mt_bench): a model trained on them must not be scored on those sets."""
+    return [str(f) for f in files if any(part in EVALUATION_SETS for part in Path(f).resolve().parts)]
 
 
 def export_posttrained(model: torch.nn.Module, config: ModelConfig, out: str | Path, *, tokenizer, chat_template: str,
                        dist: DistInfo, lora: tuple[int, float] | None = None, files: list[str] = (),
-                       contaminated_with: list[str] = (), record: dict | None = None) -> Path:
-    """Gather the weights (collective under FSDP2), merge LoRA (r, alpha), write the HF directory on rank 0."""
+                       record: dict | None = None) -> Path:
+    """Gather the weights (collective under FSDP2), merge LoRA (r, alpha), write the HF directory on rank 0 with
+    training_data.json {"files", "contaminated_with", **record}; training on an evaluation set is warned about."""
     out = Path(out)
     sd = full_model_state_dict(model)
     if not dist.is_main:
         return out
+    dirty = contamination(files)
+    if dirty:
+        print(f"warning: trained on evaluation-set files {dirty}: the export is marked contaminated",
+              file=sys.stderr, flush=True)
     if lora is not None:
         sd = merge_lora_state_dict(sd, r=lora[0], alpha=lora[1])
     save_hf(sd, config, out)
     tokenizer.chat_template = chat_template
     tokenizer.save_pretrained(str(out))
-    data = {"files": [str(f) for f in files], "contaminated_with": list(contaminated_with), **(record or {})}
+    data = {"files": [str(f) for f in files], "contaminated_with": dirty, **(record or {})}
     (out / TRAINING_DATA_NAME).write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+    print(f"exported Hugging Face model and tokenizer (with its chat template) to {out}", flush=True)
     return out
 
 

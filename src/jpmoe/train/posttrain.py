@@ -10,9 +10,11 @@ m of rank r holds block m * world + r of it, so one process with world x the acc
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
@@ -216,8 +218,8 @@ def run_loop(loop: Loop) -> TrainState:
                 print(f"warning: step {state.step}: non-finite loss {result['loss']} or grad norm "
                       f"{result['grad_norm']}; update skipped ({state.extra['skipped']} so far)", file=sys.stderr,
                       flush=True)
-        metrics = {**result, "stage_name": loop.stage, "epoch": state.samples / loop.n_items, "tokens_per_s": tokens / (time.perf_counter() - t0),
-                   "skipped_steps": state.extra.get("skipped", 0)}
+        metrics = {**result, "stage_name": loop.stage, "epoch": state.samples / loop.n_items,
+                   "tokens_per_s": tokens / (time.perf_counter() - t0), "skipped_steps": state.extra.get("skipped", 0)}
         at_eval = state.step == total or (args.eval_every and state.step % args.eval_every == 0)
         if at_eval:
             metrics.update(loop.evaluate())
@@ -248,8 +250,8 @@ def write_samples(monitor: Monitor, step: int, outs: list[dict]) -> None:
             f.write(json.dumps({"step": step, **rec}, ensure_ascii=False) + "\n")
     if monitor.tb:
         monitor.tb.add_text("samples", "\n\n".join(f"**{r['prompt']}** {r['completion']}" for r in outs), step)
-    print(f"samples at step {step}: " + " | ".join(f"{r['prompt'][:12]}… -> {r['completion'][:40]!r}" for r in outs[:2]),
-          file=sys.stderr, flush=True)
+    shown = " | ".join(f"{r['prompt'][:12]}… -> {r['completion'][:40]!r}" for r in outs[:2])
+    print(f"samples at step {step}: {shown}", file=sys.stderr, flush=True)
 
 
 def load_tokenizer(args: PostTrainArgs, loaded: LoadedModel):
@@ -272,3 +274,24 @@ def load_tokenizer(args: PostTrainArgs, loaded: LoadedModel):
             raise ValueError(f"--tokenizer {path} carries another chat template than the checkpoint's tokenizer "
                              f"({loaded.tokenizer_dir}); pass --override_template true to train with it anyway")
     return tokenizer
+
+
+def weights_tag(loaded: LoadedModel) -> str:
+    """Identity of the base weights for the reference cache and the resume fingerprint: the directory and each
+    weight file's name, size and modification time (re-exporting the base invalidates the cache)."""
+    files = sorted(f for f in loaded.path.iterdir() if f.is_file() and f.suffix in (".safetensors", ".distcp"))
+    return json.dumps([str(loaded.path.resolve()), [(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files]])
+
+
+def report_data(out_dir: str, report, used: dict, encode_reports: list, is_main: bool) -> dict:
+    """Records read, used (by split) and dropped (by reason, reading and encoding together), and truncations:
+    printed, and saved to <out_dir>/data_report.json."""
+    for r in encode_reports:
+        report.dropped.update(r.dropped)
+    summary = {"read": report.read, "used": used, "dropped": dict(sorted(report.dropped.items())),
+               "truncated": dict(sum((r.truncated for r in encode_reports), Counter()))}
+    if is_main:
+        print(f"records: {json.dumps(summary, ensure_ascii=False)}", flush=True)
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        (Path(out_dir) / "data_report.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2) + "\n")
+    return summary
