@@ -39,9 +39,9 @@ def write_jsonl(path: Path, records: list[dict]) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def post_base(tmp_path_factory, data_dir):
-    """(jpmoe base dir, HF Llama dir): dense debug-size models with the tiny tokenizer next to their weights."""
+def build_bases(base: Path, data_dir: Path) -> tuple[Path, Path]:
+    """(jpmoe base dir, HF Llama dir) under `base`: the debug MoE and a dense debug-size Llama, with the tiny
+    tokenizer (instruction-ja chat template) next to their weights. Each test module's fixture calls it."""
     pytest.importorskip("sentencepiece")
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -50,7 +50,6 @@ def post_base(tmp_path_factory, data_dir):
     from jpmoe.model import Transformer
     from jpmoe.tokenizer import export_hf_tokenizer, train_sentencepiece
 
-    base = tmp_path_factory.mktemp("post_base")
     texts = [json.loads(line)["text"] for line in (data_dir / "jglue/jsquad_paragraphs.jsonl").open()][:300]
     texts += [q + a for q, a in SFT_FACTS] * 3
     export_hf_tokenizer(train_sentencepiece(texts, base / "spm", vocab_size=2500), base / "tokenizer",
@@ -67,6 +66,6 @@ def post_base(tmp_path_factory, data_dir):
 
 
 def sft_cmd(base: Path, data: Path, out: Path, *extra: str) -> list[str]:
-    return ["apps/sft.py", "--base", str(base), "--data", str(data), "--out_dir", str(out), "--seq_len", "64",
+    return ["apps/sft.py", "--base", str(base), "--data", str(data), "--out_dir", str(out), "--seq_len", "160",
             "--micro_batch", "2", "--lr", "3e-3", "--eval_frac", "0", "--log_every", "1000", "--tensorboard",
             "false", "--sample_tokens", "4", *extra]
