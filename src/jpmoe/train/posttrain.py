@@ -219,7 +219,8 @@ def run_loop(loop: Loop) -> TrainState:
                       f"{result['grad_norm']}; update skipped ({state.extra['skipped']} so far)", file=sys.stderr,
                       flush=True)
         metrics = {**result, "stage_name": loop.stage, "epoch": state.samples / loop.n_items,
-                   "tokens_per_s": tokens / (time.perf_counter() - t0), "skipped_steps": state.extra.get("skipped", 0)}
+                   "step_tokens": tokens, "tokens_per_s": tokens / (time.perf_counter() - t0),
+                   "skipped_steps": state.extra.get("skipped", 0)}
         at_eval = state.step == total or (args.eval_every and state.step % args.eval_every == 0)
         if at_eval:
             metrics.update(loop.evaluate())
