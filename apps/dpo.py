@@ -42,6 +42,7 @@ from jpalign.records import (
     read_records,
     sample_prompts,
 )
+from jpalign.reference import ReferenceLogps, fingerprint
 from jpmoe.train import parse_args, setup_distributed, teardown_distributed
 from jpmoe.train.dist import broadcast_object
 from jpmoe.train.hf_export import export_posttrained, greedy_replies
@@ -50,6 +51,7 @@ from jpmoe.train.posttrain import (
     PostTrainArgs,
     autocast_for,
     check_common_args,
+    items_seen,
     load_base,
     load_tokenizer,
     report_data,
@@ -90,6 +92,14 @@ def encode(args: Args, tokenizer, template, dist):
     return files, train, held
 
 
+def _matches(path: Path, pairs, tag: str) -> bool:
+    try:
+        ReferenceLogps.load(path, expected_fingerprint=fingerprint(pairs, tag))
+        return True
+    except ValueError:
+        return False
+
+
 def reference(args: Args, model, pairs, pad: int, tag: str, dist, autocast):
     """Reference log-probs of every pair by the model as loaded (before any step), cached in out_dir. Under
     torchrun every rank runs the same forwards (they are collective); rank 0 alone writes the cache."""
@@ -103,11 +113,11 @@ def reference(args: Args, model, pairs, pad: int, tag: str, dist, autocast):
 
     model.eval()
     if not dist.distributed:
+        if path.exists() and not _matches(path, pairs, tag):  # a longer run sees more pairs: recomputed (the model
+            path.unlink()  # is still the base here, checkpoints are loaded after this pass)
         ref = cached_reference_logps(path, forward, pairs, pad_token_id=pad, model_tag=tag,
                                      batch_size=args.ref_batch_size)
-    elif broadcast_object(path.exists() if dist.is_main else None):
-        from jpalign.reference import ReferenceLogps, fingerprint
-
+    elif broadcast_object(path.exists() and _matches(path, pairs, tag) if dist.is_main else None):
         ref = ReferenceLogps.load(path, expected_fingerprint=fingerprint(pairs, tag))
     else:
         ref = precompute_reference_logps(forward, pairs, pad_token_id=pad, model_tag=tag,
@@ -133,18 +143,21 @@ def main(args: Args) -> Path:
     files, train, held = encode(args, tokenizer, template, dist)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     autocast = autocast_for(args, dist)
-    ref = None
+    ref, row = None, {}
     if loss_type in DPO_LOSS_TYPES:  # ORPO and SimPO need no reference
-        ref = reference(args, model, train + held, pad, weights_tag(loaded), dist, autocast)
+        # only the pairs this run will train on (a short run over a large set scores a fraction of it) + held out
+        seen = items_seen(args, len(train), dist)
+        row = {i: r for r, i in enumerate(seen)} | {-1 - j: len(seen) + j for j in range(len(held))}
+        ref = reference(args, model, [train[i] for i in seen] + held, pad, weights_tag(loaded), dist, autocast)
     average = uses_average_logps(loss_type)
 
-    def to_batch(indices: list[int], offset: int = 0) -> dict:
-        pairs = [(train if offset == 0 else held)[i] for i in indices]
-        batch = collate_pairs(pairs, pad)
+    def to_batch(indices: list[int], held_out: bool = False) -> dict:
+        """Pairs at `indices` of the training (or held-out) pairs, with their reference log-probs."""
+        batch = collate_pairs([(held if held_out else train)[i] for i in indices], pad)
         batch["labels"] = shift_labels(batch["labels"])
         batch["nll_labels"] = shift_labels(batch["nll_labels"])
         if ref is not None:
-            batch["ref"] = ref.for_batch([i + offset for i in indices], average=average)
+            batch["ref"] = ref.for_batch([row[-1 - i if held_out else i] for i in indices], average=average)
         return batch
 
     def make_batches(global_items: list[int], mine: list[list[int]]):
@@ -184,7 +197,7 @@ def main(args: Args) -> Path:
         sums: dict[str, float] = {}
         chunks = [list(range(i, min(i + args.micro_batch, len(held)))) for i in range(0, len(held), args.micro_batch)]
         for ids in chunks:
-            loss, _, stats = preference_loss(to_batch(ids, offset=len(train)))
+            loss, _, stats = preference_loss(to_batch(ids, held_out=True))
             for k, v in {"loss": loss, **stats}.items():
                 sums[k] = sums.get(k, 0.0) + float(v) * len(ids)
         return {f"eval/{k}": v / len(held) for k, v in sums.items()}

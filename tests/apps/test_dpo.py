@@ -111,3 +111,9 @@ def test_unknown_loss_is_an_error(llama, tmp_path):
         run(llama, tmp_path, "--loss", "kto")
     assert torch.__version__  # nothing was written
     assert not (tmp_path / "run").exists()
+
+
+def test_a_short_run_scores_only_the_pairs_it_will_train_on(llama, tmp_path, capsys):
+    _, m = run(llama, tmp_path, "--max_steps", "1")  # 1 step x 4 pairs of the 8
+    assert "reference log-probs: 4/4 pairs" in capsys.readouterr().err
+    assert m[0]["loss"] == pytest.approx(math.log(2), abs=1e-5)

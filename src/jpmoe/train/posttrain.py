@@ -143,8 +143,18 @@ class ItemOrder:
         return [self._epoch(s // self.n)[s % self.n] for s in range(start, start + count)]
 
 
+def global_batch(args: PostTrainArgs, dist: DistInfo) -> int:
+    return args.micro_batch * args.grad_accum * dist.world_size
+
+
 def total_steps(args: PostTrainArgs, n_items: int, global_batch: int) -> int:
     return args.max_steps or max(1, math.ceil(args.epochs * n_items / global_batch))
+
+
+def items_seen(args: PostTrainArgs, n_items: int, dist: DistInfo) -> list[int]:
+    """The item indices a run of `total_steps` will read, sorted (a short run over a large set reads a part)."""
+    order = ItemOrder(n_items, args.seed)
+    return sorted(set(order.take(0, total_steps(args, n_items, global_batch(args, dist)) * global_batch(args, dist))))
 
 
 # make_batches(global item indices of the step, this rank's micro-blocks) -> (micro-batches, global tokens)
@@ -181,12 +191,12 @@ def run_loop(loop: Loop) -> TrainState:
     """Train to the last step, resuming from the newest complete checkpoint of `out_dir`; returns the state."""
     args, dist, model = loop.args, loop.dist, loop.model
     out = Path(args.out_dir)
-    global_batch = args.micro_batch * args.grad_accum * dist.world_size
-    total = total_steps(args, loop.n_items, global_batch)
+    batch = global_batch(args, dist)
+    total = total_steps(args, loop.n_items, batch)
     optimizer = build_optimizer(model, lr=args.lr, weight_decay=args.weight_decay, betas=(args.beta1, args.beta2))
     scheduler = build_scheduler(optimizer, kind=args.schedule, warmup=args.warmup_steps, total=total,
                                 decay_frac=args.decay_frac, min_lr_ratio=args.min_lr_ratio)
-    fingerprint = {**loop.fingerprint, "global_batch": global_batch, "seed": args.seed,
+    fingerprint = {**loop.fingerprint, "global_batch": batch, "seed": args.seed,
                    "lora": [args.lora_r, args.lora_alpha] if args.lora else None}
     ckpt = CheckpointManager(out / "checkpoints", fingerprint=fingerprint, keep=args.keep_checkpoints,
                              rank=dist.rank, world_size=dist.world_size)
@@ -204,13 +214,13 @@ def run_loop(loop: Loop) -> TrainState:
     model.train()
     while state.step < total:
         t0 = time.perf_counter()
-        items = order.take(state.samples, global_batch)
+        items = order.take(state.samples, batch)
         mb = args.micro_batch
         mine = [items[(m * dist.world_size + dist.rank) * mb:][:mb] for m in range(args.grad_accum)]
         micro, tokens = loop.make_batches(items, mine)
         result = train_step(model, optimizer, scheduler, micro, loop.loss_fn, max_grad_norm=args.max_grad_norm,
                             spikes=nonfinite)
-        state.samples += global_batch
+        state.samples += batch
         state.step += 1
         if result["skipped"]:
             state.extra["skipped"] = state.extra.get("skipped", 0) + 1
