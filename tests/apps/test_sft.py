@@ -161,3 +161,13 @@ def test_lora_export_equals_the_peft_merge_and_loads_cleanly(post_base, tmp_path
     torch.testing.assert_close(exported["tok_embeddings.weight"], base["tok_embeddings.weight"], rtol=0, atol=0)
     _, info = AutoModelForCausalLM.from_pretrained(str(out / "hf"), output_loading_info=True)
     assert all(not v for v in info.values()), info
+
+
+@pytest.mark.parametrize(("config", "app"), [("sft_demo.toml", "sft"), ("dpo_demo.toml", "dpo")])
+def test_demo_configs_parse_and_fit_the_debug_model(config, app):
+    from app_helpers import ROOT
+
+    from jpmoe.config import ModelConfig
+
+    args = parse_args(load_app(app).Args, ["--config", str(ROOT / "apps/configs" / config)])
+    assert args.seq_len <= ModelConfig.preset("debug").max_seq_len and args.max_steps > 0
