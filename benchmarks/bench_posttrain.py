@@ -13,7 +13,7 @@ Peak memory: each run is its own process; its peak resident set (ru_maxrss from 
 everything the process held at its peak: Python, torch, the libraries each side imports, model, optimiser and
 activations. Not tracemalloc (it does not see torch's allocations).
 
-    python benchmarks/bench_posttrain.py               # one run of each (~10 minutes on 2 busy cores)
+    python benchmarks/bench_posttrain.py               # two round-robin runs of each (~15 minutes on 2 busy cores)
     python benchmarks/bench_posttrain.py --steps 3 --records 16     # shorter
 """
 
@@ -24,6 +24,8 @@ import datetime
 import json
 import os
 import platform
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -133,6 +135,7 @@ def trl_worker(kind: str, work: Path, steps: int) -> None:
 
 def run(kind: str, work: Path, steps: int) -> dict:
     """One child process; returns its result with peak_rss_mb from os.wait4."""
+    shutil.rmtree(work / kind, ignore_errors=True)  # a fresh run each time (ours would resume from a checkpoint)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
     cmd = ours_cmd(kind, work, steps) if kind.startswith("ours") else [
         sys.executable, __file__, "--worker", kind, "--work", str(work), "--steps", str(steps)]
@@ -150,14 +153,15 @@ def run(kind: str, work: Path, steps: int) -> dict:
     return {**res, "peak_rss_mb": usage.ru_maxrss / 1024, "wall_s": time.perf_counter() - t0}
 
 
-def table(results: dict, steps: int) -> str:
+def table(results: dict, steps: int, repeats: int) -> str:
     import torch
 
     machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
     if torch.cuda.is_available():
         machine = torch.cuda.get_device_name()
     lines = [f"Post-training step, ours vs TRL 1.16 ({machine}; HF Llama hidden 256 x 4 layers, vocab 32,000; "
-             f"micro-batch {MICRO}, max length {MAX_LEN}, {steps} steps, first one untimed; "
+             f"micro-batch {MICRO}, max length {MAX_LEN}, {steps} steps with the first untimed, median of {repeats} "
+             "round-robin runs; "
              f"{'bf16' if torch.cuda.is_available() else 'fp32'})", "",
              "| task | run | tokens/s | peak RSS (MB) | tokens/s vs TRL | peak memory vs TRL |",
              "|---|---|---|---|---|---|"]
@@ -177,26 +181,31 @@ def table(results: dict, steps: int) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--steps", type=int, default=6)
-    ap.add_argument("--records", type=int, default=32)
+    ap.add_argument("--steps", type=int, default=4)
+    ap.add_argument("--records", type=int, default=16)
     ap.add_argument("--runs", default=",".join(RUNS))
+    ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--worker", default="")
     ap.add_argument("--work", default="")
     args = ap.parse_args()
     if args.worker:
         trl_worker(args.worker, Path(args.work), args.steps)
         return 0
-    results = {}
+    kinds = args.runs.split(",")
+    if subprocess.run([sys.executable, "-c", "import trl"]).returncode:
+        print("TRL rows skipped: trl is not installed (make bench installs trl==1.16.0)")
+        kinds = [k for k in kinds if not k.startswith("trl")]
+    tries: dict[str, list[dict]] = {k: [] for k in kinds}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         prepare(work, args.records)
-        for kind in args.runs.split(","):
-            if kind.startswith("trl") and subprocess.run([sys.executable, "-c", "import trl"]).returncode:
-                print(f"{kind}: skipped, trl is not installed (make bench installs trl==1.16.0)")
-                continue
-            results[kind] = run(kind, work, args.steps)
-            print(kind, json.dumps(results[kind]), flush=True)
-    text = table(results, args.steps)
+        for _ in range(args.repeats):  # round-robin: load changes on a shared machine hit every run alike
+            for kind in kinds:
+                tries[kind].append(run(kind, work, args.steps))
+                print(kind, json.dumps(tries[kind][-1]), flush=True)
+    results = {k: {"tokens_per_s": statistics.median(t["tokens_per_s"] for t in v),
+                   "peak_rss_mb": max(t["peak_rss_mb"] for t in v), "tries": v} for k, v in tries.items()}
+    text = table(results, args.steps, args.repeats)
     print("\n" + text)
     stamp = datetime.date.today().isoformat()
     host = "cuda" if "cuda" in text.lower() else f"{platform.machine()}-{os.cpu_count()}cpu"
