@@ -218,8 +218,8 @@ def main(args: Args) -> Path:
     if args.export:
         export_posttrained(model, loaded.config, out / "hf", tokenizer=tokenizer, chat_template=template.jinja,
                            dist=dist, lora=(args.lora_r, args.lora_alpha) if args.lora else None, files=files,
-                           record={"stage": args.loss, "base": args.base, "beta": beta,
-                                                            "template": template.name, "steps": state.step})
+                           record={"stage": args.loss, "base": args.base, "beta": beta, "template": template.name,
+                                   "steps": state.step})
     teardown_distributed()
     return out
 

@@ -41,6 +41,7 @@ from jpmoe.train.posttrain import (
     report_data,
     run_loop,
     split_eval,
+    weights_tag,
 )
 
 
@@ -141,14 +142,13 @@ def main(args: Args) -> Path:
 
     data_hash = hashlib.sha256(json.dumps([e.input_ids + e.labels for e in train]).encode()).hexdigest()
     fingerprint = {"model": {k: v for k, v in loaded.config.to_dict().items() if k != "kernels"},
-                   "base": str(Path(args.base).resolve()), "data": data_hash, "seq_len": args.seq_len,
+                   "base": weights_tag(loaded), "data": data_hash, "seq_len": args.seq_len,
                    "packing": args.packing, "template": template.name, "z_loss": args.z_loss}
     state = run_loop(Loop(args, dist, model, len(items), make_batches, loss_fn, evaluate, samples, fingerprint))
     if args.export:
         export_posttrained(model, loaded.config, out / "hf", tokenizer=tokenizer, chat_template=template.jinja,
                            dist=dist, lora=(args.lora_r, args.lora_alpha) if args.lora else None, files=files,
-                           record={"stage": "sft", "base": args.base,
-                                                            "template": template.name, "steps": state.step})
+                           record={"stage": "sft", "base": args.base, "template": template.name, "steps": state.step})
     teardown_distributed()
     return out
 

@@ -171,3 +171,35 @@ def test_demo_configs_parse_and_fit_the_debug_model(config, app):
 
     args = parse_args(load_app(app).Args, ["--config", str(ROOT / "apps/configs" / config)])
     assert args.seq_len <= ModelConfig.preset("debug").max_seq_len and args.max_steps > 0
+
+
+def test_a_non_finite_loss_skips_the_update_and_is_counted(tmp_path, capsys):
+    from jpmoe.config import ModelConfig
+    from jpmoe.model import Transformer
+    from jpmoe.train.posttrain import Loop, PostTrainArgs, run_loop
+
+    torch.manual_seed(0)
+    model = Transformer(ModelConfig.preset("debug-dense"))
+    ids = torch.randint(0, 500, (2, 16))
+    calls = []
+
+    def loss_fn(batch):
+        calls.append(1)
+        out = model(ids, return_hidden=True)
+        loss = out.hidden.float().pow(2).mean()
+        return (loss * float("nan") if len(calls) == 2 else loss), {}
+
+    snapshots = []
+
+    def evaluate():
+        snapshots.append(model.layers[0].attn.wq.weight.detach().clone())
+        return {}
+
+    args = PostTrainArgs(base="x", data="x", out_dir=str(tmp_path), max_steps=3, eval_every=1, lr=1e-2,
+                         tensorboard=False, micro_batch=1)
+    loop = Loop(args, ONE, model, 4, lambda g, mine: ([None] * len(mine), 32), loss_fn, evaluate, lambda: [], {})
+    state = run_loop(loop)
+    m = read_metrics(tmp_path / "metrics.jsonl")
+    assert [r["skipped"] for r in m] == [0.0, 1.0, 0.0] and m[-1]["skipped_steps"] == 1
+    assert state.extra["skipped"] == 1 and "update skipped" in capsys.readouterr().err
+    assert torch.equal(snapshots[0], snapshots[1]) and not torch.equal(snapshots[1], snapshots[2])
