@@ -203,3 +203,23 @@ def test_a_non_finite_loss_skips_the_update_and_is_counted(tmp_path, capsys):
     assert [r["skipped"] for r in m] == [0.0, 1.0, 0.0] and m[-1]["skipped_steps"] == 1
     assert state.extra["skipped"] == 1 and "update skipped" in capsys.readouterr().err
     assert torch.equal(snapshots[0], snapshots[1]) and not torch.equal(snapshots[1], snapshots[2])
+
+
+@pytest.mark.parametrize("preset", ["debug-dense", "debug"])
+def test_packed_forward_equals_each_example_alone(preset):
+    from jpmoe.config import ModelConfig
+    from jpmoe.model import Transformer
+
+    torch.manual_seed(0)
+    model = Transformer(ModelConfig.preset(preset)).eval()
+    a, b = torch.randint(0, 500, (1, 7)), torch.randint(0, 500, (1, 5))
+    ids = torch.cat([a, b, torch.zeros(1, 3, dtype=torch.long)], 1)  # two examples and 3 padding tokens
+    pos = torch.cat([torch.arange(7), torch.arange(5), torch.zeros(3, dtype=torch.long)])[None]
+    seg = torch.tensor([[0] * 7 + [1] * 5 + [-1] * 3])
+    with torch.no_grad():
+        packed = model(ids, position_ids=pos, segment_ids=seg, return_hidden=True).hidden
+        alone = [model(x, return_hidden=True).hidden for x in (a, b)]
+    torch.testing.assert_close(packed[:, :7], alone[0], rtol=0, atol=1e-5)
+    torch.testing.assert_close(packed[:, 7:12], alone[1], rtol=0, atol=1e-5)
+    with pytest.raises(ValueError, match="segment_ids must be"):
+        model(ids, segment_ids=seg, attention_mask=torch.ones_like(ids))
