@@ -106,7 +106,9 @@ def reference(args: Args, model, pairs, pad: int, tag: str, dist, autocast):
     path = Path(args.out_dir) / "reference_logps.pt"
 
     def forward(batch):
-        with autocast:
+        # jpalign runs this under inference_mode; FSDP2 would keep its gathered parameters as inference tensors,
+        # which the training steps then cannot write: the forward itself runs under no_grad instead
+        with torch.inference_mode(False), torch.no_grad(), autocast:
             out = model(batch["input_ids"].to(dist.device), attention_mask=batch["attention_mask"].to(dist.device),
                         return_hidden=True)
         return out.hidden, model.lm_head.weight

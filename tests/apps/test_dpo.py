@@ -117,3 +117,27 @@ def test_a_short_run_scores_only_the_pairs_it_will_train_on(llama, tmp_path, cap
     _, m = run(llama, tmp_path, "--max_steps", "1")  # 1 step x 4 pairs of the 8
     assert "reference log-probs: 4/4 pairs" in capsys.readouterr().err
     assert m[0]["loss"] == pytest.approx(math.log(2), abs=1e-5)
+
+
+@pytest.mark.slow
+def test_two_process_torchrun_equals_single_process(llama, tmp_path):
+    """The reference pass runs before the optimiser exists: under FSDP2 that must leave the parameters sharded."""
+    import subprocess
+    import sys
+
+    from app_helpers import ENV, ROOT
+
+    data = write_jsonl(tmp_path / "dpo.jsonl", dpo_records())
+    common = ("--max_steps", "4", "--ckpt_every", "2", "--micro_batch", "2", "--eval_frac", "0.25")
+    one, two = tmp_path / "one", tmp_path / "two"
+    subprocess.run([sys.executable, "apps/dpo.py", *cmd(llama, data, one, *common, "--grad_accum", "2")], cwd=ROOT,
+                   env=ENV, check=True, capture_output=True)
+    run2 = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                           "apps/dpo.py", *cmd(llama, data, two, *common, "--grad_accum", "1")], cwd=ROOT, env=ENV,
+                          capture_output=True, text=True)
+    assert run2.returncode == 0, run2.stderr[-3000:]
+    a, b = read_metrics(one / "metrics.jsonl"), read_metrics(two / "metrics.jsonl")
+    torch.testing.assert_close(torch.tensor([r["loss"] for r in b]), torch.tensor([r["loss"] for r in a]),
+                               rtol=0, atol=1e-5)
+    assert b[0]["loss"] == pytest.approx(math.log(2), abs=1e-5) and b[-1]["eval/loss"] == pytest.approx(
+        a[-1]["eval/loss"], abs=1e-5)

@@ -111,6 +111,16 @@ def load_base(args: PostTrainArgs, dist: DistInfo) -> tuple[torch.nn.Module, Loa
     return model, loaded
 
 
+def reshard(model: torch.nn.Module) -> None:
+    """Under FSDP2, a forward without backward (the DPO reference pass) leaves the root and the last block gathered,
+    their full tensors registered as the parameters: the optimiser must be built on the sharded ones."""
+    from torch.distributed.fsdp import FSDPModule
+
+    for m in model.modules():
+        if isinstance(m, FSDPModule):
+            m.reshard()
+
+
 def autocast_for(args: PostTrainArgs, dist: DistInfo):
     """bf16 autocast on one GPU; under FSDP2 the MixedPrecisionPolicy casts the parameters; CPU: fp32."""
     if args.bf16 and dist.device.type == "cuda" and not dist.distributed:
@@ -193,6 +203,7 @@ def run_loop(loop: Loop) -> TrainState:
     out = Path(args.out_dir)
     batch = global_batch(args, dist)
     total = total_steps(args, loop.n_items, batch)
+    reshard(model)
     optimizer = build_optimizer(model, lr=args.lr, weight_decay=args.weight_decay, betas=(args.beta1, args.beta2))
     scheduler = build_scheduler(optimizer, kind=args.schedule, warmup=args.warmup_steps, total=total,
                                 decay_frac=args.decay_frac, min_lr_ratio=args.min_lr_ratio)
