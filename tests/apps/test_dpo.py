@@ -141,3 +141,25 @@ def test_two_process_torchrun_equals_single_process(llama, tmp_path):
                                rtol=0, atol=1e-5)
     assert b[0]["loss"] == pytest.approx(math.log(2), abs=1e-5) and b[-1]["eval/loss"] == pytest.approx(
         a[-1]["eval/loss"], abs=1e-5)
+
+
+def test_preference_records_in_every_accepted_shape(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from jpalign import DataError
+    from jpalign.records import ReadReport, preference_record, read_records, sft_messages
+
+    user = [{"role": "user", "content": "質問"}]
+    plain = preference_record({"prompt": "質問", "chosen": "はい", "rejected": "いいえ"})
+    chat = preference_record({"messages": user, "chosen": [{"role": "assistant", "content": "はい"}],
+                              "rejected": [{"role": "assistant", "content": "いいえ"}]})
+    assert plain == chat == {"prompt": user, "chosen": "はい", "rejected": "いいえ"}
+    with pytest.raises(DataError, match="unknown_role"):
+        preference_record({"prompt": "質問", "chosen": [{"role": "user", "content": "x"}], "rejected": "y"})
+    roles = [m["role"] for m in sft_messages({"instruction": "訳せ", "input": "cat", "output": "猫"})]
+    assert roles == ["user", "input", "assistant"]
+    rows = [{"prompt": "質問", "chosen": "はい", "rejected": "いいえ"}] * 3
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "pairs.parquet")
+    report = ReadReport()
+    assert read_records(tmp_path / "pairs.parquet", report) == rows and report.read == 3

@@ -223,3 +223,13 @@ def test_packed_forward_equals_each_example_alone(preset):
     torch.testing.assert_close(packed[:, 7:12], alone[1], rtol=0, atol=1e-5)
     with pytest.raises(ValueError, match="segment_ids must be"):
         model(ids, segment_ids=seg, attention_mask=torch.ones_like(ids))
+
+
+def test_training_on_an_evaluation_set_marks_the_export_contaminated(post_base, tmp_path, capsys):
+    data = write_jsonl((tmp_path / "data" / "jglue").mkdir(parents=True) or tmp_path / "data/jglue/x.jsonl",
+                       sft_records())
+    out = tmp_path / "run"
+    sft.main(parse_args(sft.Args, sft_cmd(post_base[0], data, out, "--max_steps", "1")[1:]))
+    record = json.loads((out / "hf" / "training_data.json").read_text())
+    assert record["files"] == [str(data)] and record["contaminated_with"] == [str(data)]
+    assert "marked contaminated" in capsys.readouterr().err
