@@ -13,6 +13,7 @@ from app_helpers import load_app
 from posttrain_helpers import SFT_FACTS, build_bases, sft_cmd, sft_records, write_jsonl
 
 from jpalign import INSTRUCTION_JA, collate, pack_examples, shift_labels
+from jpalign.records import sample_prompts
 from jpmoe.train import parse_args, read_metrics
 from jpmoe.train.dist import DistInfo
 
@@ -48,6 +49,10 @@ def test_loss_falls_and_export_reproduces_the_training_format(post_base, tmp_pat
     assert tok.chat_template == INSTRUCTION_JA.jinja
     text = tok.apply_chat_template(msgs, tokenize=False)
     assert text == INSTRUCTION_JA.text(msgs, bos=tok.bos_token, eos=tok.eos_token)
+    questions, ids = sample_prompts(tok, INSTRUCTION_JA)  # the generation prompts, token for token
+    for q, want in zip(questions, ids):
+        got = tok.apply_chat_template([{"role": "user", "content": q}], add_generation_prompt=True, return_dict=True)
+        assert got["input_ids"] == want
     record = json.loads((out / "hf" / "training_data.json").read_text())
     assert record["contaminated_with"] == [] and record["template"] == "instruction-ja"
     report = json.loads((out / "data_report.json").read_text())
