@@ -41,7 +41,7 @@ test: lint pytest isolation
 .venv-peers: .venv-peers/.installed
 
 bench: $(STAMP) .venv-peers
-	$(PY) -m pip install -q trl==1.16.0  # TRL's chunked log-prob function, the peer in bench_align.py
+	$(PY) -m pip install -q trl==1.16.0  # the peer of bench_align.py (chunked log-probs) and bench_posttrain.py (trainers)
 	$(PY) benchmarks/run_all.py
 
 clean:

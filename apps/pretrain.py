@@ -2,6 +2,8 @@
 
 One device (CPU or one GPU):
     python apps/pretrain.py --config apps/configs/pretrain_demo.toml
+Continued pretraining from a Hugging Face Llama/Mixtral directory (its tokenizer, or one extending it):
+    python apps/pretrain.py --init-from path/to/llama --tokenizer path/to/llama --mixture runs/ja/mixture.toml
 One node, 8 GPUs, or 2 nodes x 8 GPUs (run on each node; FSDP2 over all ranks, NCCL):
     torchrun --nproc-per-node 8 apps/pretrain.py --config apps/configs/pretrain_moe_2b.toml
     torchrun --nnodes 2 --nproc-per-node 8 --node-rank $NODE_RANK --rdzv-backend c10d \
@@ -49,6 +51,7 @@ from jpmoe.train import (
     train_step,
 )
 from jpmoe.train.disk import stops_when_disk_full
+from jpmoe.train.init_from import init_from_pretrained
 from jpmoe.train.monitor import SAMPLE_PROMPTS, peak_flops
 from jpmoe.train.state_dicts import full_model_state_dict, wrap_model
 
@@ -56,7 +59,9 @@ from jpmoe.train.state_dicts import full_model_state_dict, wrap_model
 @dataclass
 class Args:
     config: str = ""  # TOML file with any of these keys
-    model: str = "debug"  # ModelConfig preset
+    model: str = "debug"  # ModelConfig preset (ignored with init_from)
+    init_from: str = ""  # continued pretraining: start from this HF Llama/Mixtral (or jpmoe) directory's weights
+    extend_vocab: bool = False  # init_from: add embedding rows (mean of the old) for a larger, extending tokenizer
     vocab_size: int = 0  # 0: the tokenizer's size; otherwise must be >= it (padded embedding)
     kernels: str = "auto"  # "auto": Triton kernels on CUDA, the torch path on CPU; or "torch" / "triton"
     tokenizer: str = "runs/demo/tokenizer"  # HF tokenizer directory (apps/train_tokenizer.py)
@@ -175,7 +180,14 @@ def main(args: Args) -> Path:
     tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
     stream = MixtureStream(load_mixture(args.mixture), seq_len=args.seq_len, seed=args.seed)
     check_data(stream, tokenizer, args)
-    config = build_model_config(args, tokenizer, dist.device)
+    if args.init_from:  # weights, architecture and vocabulary from the checkpoint (jpmoe.train.init_from)
+        kernels = resolve_kernels(args.kernels, dist.device)
+        loaded = init_from_pretrained(args.init_from, tokenizer=tokenizer, seq_len=args.seq_len, kernels=kernels,
+                                      extend_vocab=args.extend_vocab)
+        config, base_model = loaded.config, loaded.model
+    else:
+        config = build_model_config(args, tokenizer, dist.device)
+        base_model = Transformer(config)
     global_batch = args.micro_batch * args.grad_accum * dist.world_size
     total = args.max_steps or -(-stream.total_samples // global_batch)
     if dist.is_main:
@@ -184,7 +196,7 @@ def main(args: Args) -> Path:
               flush=True)
 
     use_bf16 = args.bf16 and dist.device.type == "cuda"
-    model = wrap_model(Transformer(config).to(dist.device), dist, bf16=use_bf16,
+    model = wrap_model(base_model.to(dist.device), dist, bf16=use_bf16,
                        activation_checkpointing=args.activation_checkpointing, compile=args.compile)
     optimizer = build_optimizer(model, lr=args.lr, weight_decay=args.weight_decay, betas=(args.beta1, args.beta2))
     scheduler = build_scheduler(optimizer, kind=args.schedule, warmup=args.warmup_steps, total=total,
@@ -193,6 +205,8 @@ def main(args: Args) -> Path:
     fingerprint = {"model": model_fp, "seq_len": args.seq_len, "global_batch": global_batch,
                    "seed": args.seed, "tokenizer": tokenizer_fingerprint(args.tokenizer),
                    "stages": [asdict(s) for s in stream.mixture.stages], "data": data_identity(stream)}
+    if args.init_from:
+        fingerprint["init_from"] = str(Path(args.init_from).resolve())
     ckpt = CheckpointManager(out / "checkpoints", fingerprint=fingerprint, keep=args.keep_checkpoints,
                              rank=dist.rank, world_size=dist.world_size)
     spikes = SpikeDetector(sigma=args.spike_sigma)

@@ -16,6 +16,15 @@ from jpmoe.kernels.dispatch import kernels_for, resolve_kernels
 from jpmoe.moe import DenseMLP, MoE, RouterStats, load_balancing_loss, router_z_loss
 
 
+def packed_mask(segment_ids: torch.Tensor) -> torch.Tensor:
+    """Boolean (B, 1, T, T): causal within each packed example; padding (-1) sees only itself (finite softmax)."""
+    T = segment_ids.shape[1]
+    causal = torch.ones(T, T, dtype=torch.bool, device=segment_ids.device).tril()
+    same = segment_ids[:, :, None] == segment_ids[:, None, :]  # (B, T, T)
+    own = torch.eye(T, dtype=torch.bool, device=segment_ids.device)
+    return ((causal & same) | own)[:, None]
+
+
 class RMSNorm(nn.Module):
     def __init__(self, hidden_size: int, eps: float, kernels: str = "torch"):
         super().__init__()
@@ -114,9 +123,11 @@ class Transformer(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, position_ids: torch.Tensor | None = None,
                 attention_mask: torch.Tensor | None = None, cache: KVCache | None = None,
-                return_hidden: bool = False) -> ModelOutput:
+                return_hidden: bool = False, segment_ids: torch.Tensor | None = None) -> ModelOutput:
         """input_ids (B, T); position_ids (B, T) default start..start+T-1; attention_mask (B, S) with S = cached
-        length + T, 1 for real tokens and 0 for padding (left padding in batched generation)."""
+        length + T, 1 for real tokens and 0 for padding (left padding in batched generation). segment_ids (B, T):
+        packed rows (jpalign.collate_packed), a token attends only to earlier tokens of its own example, -1 is
+        padding; not with a cache or attention_mask."""
         start = cache.length if cache is not None else 0
         self._check_inputs(input_ids, start)
         self._check_extras(input_ids, position_ids, attention_mask, cache)
@@ -124,7 +135,12 @@ class Transformer(nn.Module):
         if position_ids is None:
             position_ids = torch.arange(start, start + T, device=input_ids.device).expand(B, T)
         mask, token_mask = None, None
-        if attention_mask is not None or start > 0:
+        if segment_ids is not None:
+            if segment_ids.shape != (B, T) or attention_mask is not None or cache is not None:
+                raise ValueError(f"segment_ids must be (B, T) = {(B, T)} without attention_mask or cache, got "
+                                 f"{tuple(segment_ids.shape)}")
+            mask, token_mask = packed_mask(segment_ids), segment_ids >= 0
+        elif attention_mask is not None or start > 0:
             if attention_mask is None:
                 attention_mask = torch.ones(B, start + T, dtype=torch.bool, device=input_ids.device)
             if attention_mask.shape != (B, start + T):

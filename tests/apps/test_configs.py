@@ -11,7 +11,8 @@ from app_helpers import ROOT, load_app
 from jpmoe.train import parse_args
 
 CONFIGS = {"pretrain_demo.toml": "pretrain", "pretrain_moe_2b.toml": "pretrain",
-           "tokenizer_32k.toml": "train_tokenizer", "prepare_ja_web.toml": "prepare_data"}
+           "tokenizer_32k.toml": "train_tokenizer", "prepare_ja_web.toml": "prepare_data",
+           "sft_demo.toml": "sft", "dpo_demo.toml": "dpo"}
 
 
 @pytest.mark.parametrize(("config", "app"), sorted(CONFIGS.items()))
