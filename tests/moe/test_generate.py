@@ -104,3 +104,15 @@ def test_bad_sampling_params_are_named(kw, named):
 
 def test_stop_ids_given_as_a_list_work():
     assert SamplingParams(stop_token_ids=[2, 3], stop_strings=["a"]).stop_token_ids == (2, 3)
+
+
+def test_forward_path_for_sharded_models_equals_the_decoder():
+    """FSDP2 models (DTensor shards) generate through the model's forward; it gives the Decoder's tokens."""
+    from jpmoe.generate import generate_sharded
+
+    torch.manual_seed(0)
+    model = Transformer(MOE).eval()
+    prompts = [[5, 6, 7, 8], [9, 10]]
+    params = SamplingParams(max_new_tokens=12, stop_token_ids=(3,))
+    assert generate_sharded(model, prompts, params, decode=None, pad_id=0, generator=None) == \
+        generate(model, prompts, params)
