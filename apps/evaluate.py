@@ -199,6 +199,9 @@ def chat_items(suite: str, args: Args) -> list[dict]:
         items = [{"id": str(r["id"]), "category": None, "turns": [r["input"]], "reference": r["output"],
                   "eval_aspect": r["eval_aspect"]}
                  for r in map(json.loads, open(d / "elyza_tasks_100/test.jsonl", encoding="utf-8"))]
+    if suite == "mt_bench":  # interleave the categories so that --limit N samples all of them
+        rank = {it["id"]: sum(o["category"] == it["category"] for o in items[:i]) for i, it in enumerate(items)}
+        items = sorted(items, key=lambda it: rank[it["id"]])
     return items[:args.limit] if args.limit is not None else items
 
 

@@ -35,7 +35,9 @@ def _llmjp_section(summary: dict, meta: dict) -> list[str]:
              "Generated answers (4-shot, greedy, text before the first blank line, NFKC), scored with llm-jp-eval's "
              "metrics (JCommonsenseQA, JNLI: exact_match; JSQuAD: char_f1). AVG = mean of those tasks; JSTS "
              "(Pearson/Spearman) is outside it. `mc` = accuracy by log-likelihood of each choice (the harness "
-             "way), reported beside the generated answer; `fmt fail` = share of answers that were not a valid label.",
+             "way), reported beside the generated answer; `fmt fail` = share of answers that were not a valid label "
+             "(JSTS: not a number, scored -2 as llm-jp-eval does); `not a span` = JSQuAD answers that are not a "
+             "span of the paragraph; `prompts cut` = largest share of prompts cut from the left to fit the model.",
              ""]
     header = ["model", "AVG"] + [f"{t}" for t in tasks] + ["jsts pearson", "jsts spearman"]
     rows = []
@@ -44,9 +46,15 @@ def _llmjp_section(summary: dict, meta: dict) -> list[str]:
         rows.append([_name(m, meta), s["AVG"]] + [s.get(t, {}).get("score") for t in tasks]
                     + [s.get("jsts", {}).get("pearson"), s.get("jsts", {}).get("spearman")])
     lines += _table(header, rows)
-    header = ["model"] + [f"{t} {k}" for t in tasks for k in ("mc", "fmt fail")] + ["jsquad not a span"]
-    rows = [[_name(m, meta)] + [summary[m]["llmjp"].get(t, {}).get(k) for t in tasks for k in ("mc_acc", "format_fail")]
-            + [summary[m]["llmjp"].get("jsquad", {}).get("not_span")] for m in models]
+    cols = [(t, "mc_acc", f"{t} mc") for t in tasks if any("mc_acc" in summary[m]["llmjp"].get(t, {}) for m in models)]
+    cols += [(t, "format_fail", f"{t} fmt fail") for t in [*tasks, "jsts"]]
+    cols += [("jsquad", "not_span", "jsquad not a span")]
+    header = ["model"] + [c[2] for c in cols] + ["prompts cut to fit"]
+    rows = []
+    for m in models:
+        s = summary[m]["llmjp"]
+        cut = [v["truncated"] for k, v in s.items() if k != "AVG" and not math.isnan(v.get("truncated", math.nan))]
+        rows.append([_name(m, meta)] + [s.get(t, {}).get(k) for t, k, _ in cols] + [max(cut) if cut else None])
     return lines + _table(header, rows) + ["![llm-jp scores](llmjp_scores.png)", ""]
 
 
@@ -132,16 +140,27 @@ def plot_report(out_dir: Path, summary: dict, records: list[dict]) -> list[str]:
     llm = [m for m in models if "llmjp" in summary[m]]
     if llm:
         tasks = sorted({t for m in llm for t in summary[m]["llmjp"] if t != "AVG"})
-        fig, ax = plt.subplots(figsize=(1.5 + 1.4 * len(tasks), 3.2))
+        mc_tasks = [t for t in tasks if any("mc_acc" in summary[m]["llmjp"].get(t, {}) for m in llm)]
+        fig, axes = plt.subplots(1, 2 if mc_tasks else 1, figsize=(3 + 1.6 * (len(tasks) + len(mc_tasks)), 3.2),
+                                 squeeze=False, gridspec_kw={"width_ratios": [len(tasks), len(mc_tasks)]}
+                                 if mc_tasks else None)
         w = 0.8 / len(llm)
-        for i, m in enumerate(llm):
-            s = summary[m]["llmjp"]
-            vals = [s[t].get("score", s[t].get("pearson")) if t in s else math.nan for t in tasks]
-            ax.bar([k + i * w for k in range(len(tasks))], [0 if math.isnan(v) else v for v in vals], w, label=m)
-        labels = [t + (" (pearson)" if t == "jsts" else "") for t in tasks]
-        ax.set_xticks([k + 0.4 - w / 2 for k in range(len(tasks))], labels)
-        ax.set_ylabel("score")
-        ax.legend(fontsize=7)
+        panels = [(axes[0][0], tasks, "generated answer (llm-jp metric)")]
+        if mc_tasks:
+            panels.append((axes[0][1], mc_tasks, "log-likelihood choice accuracy"))
+        for ax, ts, title in panels:
+            for i, m in enumerate(llm):
+                s = summary[m]["llmjp"]
+                field = "mc_acc" if "choice" in title else None
+                vals = [s.get(t, {}).get(field) if field else s.get(t, {}).get("score", s.get(t, {}).get("pearson"))
+                        for t in ts]
+                vals = [0 if v is None or math.isnan(v) else v for v in vals]
+                ax.bar([k + i * w for k in range(len(ts))], vals, w, label=m)
+            labels = [t + (" (pearson)" if t == "jsts" else "") for t in ts]
+            ax.set_xticks([k + 0.4 - w / 2 for k in range(len(ts))], labels, fontsize=8)
+            ax.set_title(title, fontsize=9)
+        axes[0][0].set_ylabel("score")
+        axes[0][0].legend(fontsize=7)
         fig.tight_layout()
         fig.savefig(out_dir / "llmjp_scores.png", dpi=100)
         plt.close(fig)
