@@ -31,6 +31,7 @@ from jpalign.eval.metrics import parse_float
 from jpalign.eval.repetition import generation_flags, not_a_span, repetition_stats
 from jpalign.eval.report import write_report
 from jpalign.eval.store import RecordStore, key
+from jpalign.eval.suites import chat_items, judged_answers, parse_contaminated
 from jpalign.eval.summary import calibration, summarize
 from jpcurate.endpoint import ChatRequest, EndpointClient
 from jpmoe.train import parse_args
@@ -187,27 +188,9 @@ def run_llmjp(be, name: str, task: str, args: Args, store: RecordStore) -> list[
     return [key(base | {"id": e.id}) for e in samples]
 
 
-def chat_items(suite: str, args: Args) -> list[dict]:
-    d = Path(args.data_dir)
-    if suite == "mt_bench":
-        refs = {r["question_id"]: r["turns"] for r in map(json.loads, open(
-            d / "japanese_mt_bench/reference_answer_gpt4o_human_annotated.jsonl", encoding="utf-8"))}
-        items = [{"id": str(q["question_id"]), "category": q["category"], "turns": q["turns"],
-                  "references": refs.get(q["question_id"]) if q["category"] in judge.NEED_REF_CATS else None}
-                 for q in map(json.loads, open(d / "japanese_mt_bench/question.jsonl", encoding="utf-8"))]
-    else:
-        items = [{"id": str(r["id"]), "category": None, "turns": [r["input"]], "reference": r["output"],
-                  "eval_aspect": r["eval_aspect"]}
-                 for r in map(json.loads, open(d / "elyza_tasks_100/test.jsonl", encoding="utf-8"))]
-    if suite == "mt_bench":  # interleave the categories so that --limit N samples all of them
-        rank = {it["id"]: sum(o["category"] == it["category"] for o in items[:i]) for i, it in enumerate(items)}
-        items = sorted(items, key=lambda it: rank[it["id"]])
-    return items[:args.limit] if args.limit is not None else items
-
-
 def run_chat(be, name: str, suite: str, args: Args, store: RecordStore) -> list[tuple]:
     """Answers turn by turn (MT-Bench turn 2 sees the model's own turn-1 answer), grouped by temperature."""
-    items, keys = chat_items(suite, args), []
+    items, keys = chat_items(suite, args.data_dir, args.limit), []
     for turn in (1, 2) if suite == "mt_bench" else (1,):
         base = {"kind": "gen", "model": name, "suite": suite, "turn": turn}
         keys += [key(base | {"id": it["id"]}) for it in items]
@@ -261,7 +244,7 @@ def judge_requests(suite: str, items: dict, store: RecordStore, name: str, judge
 
 
 def run_judge(client, name: str, suite: str, args: Args, store: RecordStore) -> None:
-    items = {it["id"]: it for it in chat_items(suite, args)}
+    items = {it["id"]: it for it in chat_items(suite, args.data_dir, args.limit)}
     todo = judge_requests(suite, items, store, name, args.judge_model)
     res = client.chat([ChatRequest(m, temperature=0.0, max_tokens=judge.JUDGE_MAX_TOKENS) for _, m in todo])
     parse = judge.parse_mt_bench_rating if suite == "mt_bench" else judge.parse_elyza_grade
@@ -274,17 +257,13 @@ def run_judge(client, name: str, suite: str, args: Args, store: RecordStore) -> 
 
 
 def calibrate(client, args: Args, store: RecordStore) -> dict:
-    d = Path(args.data_dir) / "japanese_mt_bench"
-    refs = {r["question_id"]: r["turns"] for r in map(json.loads, open(
-        d / "reference_answer_gpt4o_human_annotated.jsonl", encoding="utf-8"))}
-    rows = [json.loads(line) for line in open(d / "judged_answers_turn1.jsonl", encoding="utf-8")]
-    rows = rows[:args.limit] if args.limit is not None else rows
+    rows = judged_answers(args.data_dir, args.limit)
     todo = [(r, {"kind": "calib", "model": r["model"], "id": str(r["question_id"]), "judge": args.judge_model})
             for r in rows]
     new = [(r, k) for r, k in todo if key(k) not in store]
-    res = client.chat([ChatRequest(judge.mt_bench_judge_messages(
-        [r["prompt"]], [r["response"]], 1, references=refs.get(r["question_id"]) if r["category"] in judge.NEED_REF_CATS
-        else None), temperature=0.0, max_tokens=judge.JUDGE_MAX_TOKENS) for r, _ in new])
+    res = client.chat([ChatRequest(judge.mt_bench_judge_messages([r["prompt"]], [r["response"]], 1,
+                                                                 references=r["references"]),
+                                   temperature=0.0, max_tokens=judge.JUDGE_MAX_TOKENS) for r, _ in new])
     for (r, k), res_ in zip(new, res):
         if res_.error is None:
             store.add(k | {"text": res_.text, "gpt4": r["gpt4_score"], **vars(judge.parse_mt_bench_rating(res_.text))})
@@ -302,9 +281,7 @@ def main(args: Args) -> dict:
     if unknown:
         raise ValueError(f"unknown tasks {unknown}; known: {[*TASKS, *CHAT_SUITES]}")
     models = model_names(args.model)
-    marks = {m.partition("=")[0]: (m.partition("=")[2].split("+") if "=" in m else ["all"]) for m in args.contaminated}
-    if set(marks) - set(models):
-        raise ValueError(f"--contaminated names {sorted(set(marks) - set(models))} are not among {sorted(models)}")
+    marks = parse_contaminated(args.contaminated, list(models))
     judge_url = args.judge_url or os.environ.get("JUDGE_URL")
     args.judge_model = args.judge_model or os.environ.get("JUDGE_MODEL")
     client = EndpointClient(judge_url, args.judge_model, api_key=args.judge_api_key or os.environ.get("JUDGE_API_KEY"),
@@ -335,7 +312,7 @@ def main(args: Args) -> dict:
         jglue = Path(args.data_dir) / "jglue"
         examples = {t: {e.id: e.input + "\n" + e.output for e in load_task(
             t, jglue, num_few_shots=args.num_few_shots, limit=args.limit)[1]} for t in args.tasks if t in TASKS}
-        examples |= {s: {it["id"]: "\n".join(it["turns"]) for it in chat_items(s, args)}
+        examples |= {s: {it["id"]: "\n".join(it["turns"]) for it in chat_items(s, args.data_dir, args.limit)}
                      for s in args.tasks if s in CHAT_SUITES}
         contamination = {", ".join(args.contamination): contamination_report(
             examples, args.contamination, threshold=args.contamination_threshold)}
