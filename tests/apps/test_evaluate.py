@@ -20,7 +20,8 @@ DATA = ROOT / "data"
 
 
 class FakeJudge(BaseHTTPRequestHandler):
-    """MT-Bench: "[[7]]", but unparseable for MT-Bench question 1 and out of range ([[11]]) for question 2;
+    """MT-Bench: "[[7]]", but unparseable for question 1 (both turns) and out of range ([[11]]) for question 11's
+    first turn (a --limit 2 run takes coding 1 and extraction 11);
     ELYZA: a JSON grade 4; calibration answers: [[len(answer) % 10 + 1]]."""
 
     requests: list[str] = []
@@ -36,7 +37,7 @@ class FakeJudge(BaseHTTPRequestHandler):
             text = f"評価：[[{len(answer) % 10 + 1}]]"
         elif "ディレクトリ内の全てのテキストファイル" in user:
             text = "評価できません"
-        elif "フィボナッチ" in user:
+        elif "映画のレビュー" in user and "### User:" not in user:
             text = "評価：[[11]]"
         else:
             text = "良い回答です。評価：[[7]]"
@@ -126,8 +127,9 @@ def test_end_to_end_report_and_resume(models, judge_url, tmp_path, monkeypatch):
     assert len(gens) == 2 * (2 * 2 + 2)  # MT-Bench 2 questions x 2 turns, ELYZA 2
     assert all(r["finish"] in ("stop", "length") and "char_seq_rep_4" in r["rep"] for r in gens)
     mt = res["summary"]["base"]["mt_bench"]["judge"]
-    # question 1 unparseable (2 turns), question 2 out of range on turn 1 only (turn 2 prompt lacks the word)
-    assert mt["judged"] == 4 and mt["unparseable"] == 2 and mt["ok"] + mt["out_of_range"] == 2
+    # question 1 unparseable (2 turns), question 11 out of range on turn 1: only one valid score, never 11
+    assert (mt["judged"], mt["unparseable"], mt["out_of_range"], mt["ok"], mt["mean"]) == (4, 2, 1, 1, 7.0)
+    assert mt["per_category"] == {"extraction": 7.0} and (out / "mt_bench_categories.png").exists()
     assert res["summary"]["sft"]["elyza"]["judge"]["mean"] == 4.0
     assert res["contamination"][str(corpus)]["jsquad"]["share"] == 1.0
     assert res["contamination"][str(corpus)]["jnli"]["share"] == 0.0
@@ -182,3 +184,17 @@ def test_bad_input_is_named(tmp_path):
         ev.main(parse_args(ev.Args, ["--calibrate-judge", "--out_dir", str(tmp_path)]))
     with pytest.raises(ValueError, match="--contaminated names"):
         ev.main(parse_args(ev.Args, ["--model", "a=x", "--contaminated", "b", "--out_dir", str(tmp_path)]))
+
+
+def test_generation_through_an_endpoint(judge_url, tmp_path):
+    """--endpoint: the same prompts go to the served model (here the fake, which answers with a judgement text)."""
+    a = parse_args(ev.Args, ["--endpoint", judge_url, "--model", "served=fake-model", "--out_dir", str(tmp_path),
+                             "--tasks", "jnli,mt_bench", "--limit", "2", "--data_dir", str(DATA)])
+    res = ev.main(a)
+    llm = [r for r in res["records"] if r["kind"] == "llmjp"]
+    assert len(llm) == 2 and all("mc_logprobs" not in r and r["finish"] == "stop" for r in llm)
+    assert all(r["pred"] == "良い回答です。評価:[[7]]" and r["format_ok"] is False for r in llm)  # NFKC'd
+    gens = [r for r in res["records"] if r["kind"] == "gen"]
+    assert len(gens) == 4 and all(g["token_ids"] is None for g in gens)
+    assert {g["output"] for g in gens} == {"評価できません", "評価：[[11]]", "良い回答です。評価：[[7]]"}
+    assert "endpoint" in (tmp_path / "report.md").read_text(encoding="utf-8")

@@ -90,12 +90,12 @@ def _generation_section(summary: dict, meta: dict) -> list[str]:
         for suite in ("mt_bench", "elyza"):
             if suite in summary[m]:
                 g = summary[m][suite]["generation"]
-                rows.append([_name(m, meta), suite, g["n"]] + [g[f] for f in GEN_FLAGS]
+                rows.append([_name(m, meta), suite, g["n"], g["truncated"]] + [g[f] for f in GEN_FLAGS]
                             + [g[f"char_seq_rep_{n}"] for n in (1, 2, 4)] + [g["tok_seq_rep_4"]]
                             + [g["char_distinct_1"], g["char_distinct_2"], g["tok_distinct_2"]])
     if not rows:
         return []
-    header = ["model", "suite", "answers", "hit max tokens", "echo prompt", "template leak", "next-turn leak",
+    header = ["model", "suite", "answers", "prompt cut to fit", "hit max tokens", "echo prompt", "template leak", "next-turn leak",
               "seq-rep-1 (char)", "seq-rep-2 (char)", "seq-rep-4 (char)", "seq-rep-4 (tok)", "distinct-1 (char)",
               "distinct-2 (char)", "distinct-2 (tok)"]
     return (["## Generation quality", "",

@@ -65,7 +65,7 @@ def judge_summary(judgements: list[dict]) -> dict:
 
 def generation_summary(gens: list[dict]) -> dict:
     """Shares of runaway / echoing / leaking answers, mean seq-rep-1..4 and corpus distinct-1/2 (chars, tokens)."""
-    out: dict = {"n": len(gens)}
+    out: dict = {"n": len(gens), "truncated": _share([g.get("truncated") for g in gens])}
     for flag in GEN_FLAGS:
         out[flag] = _share([g["flags"].get(flag) for g in gens])
     for unit in ("char", "tok"):
