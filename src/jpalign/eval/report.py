@@ -95,8 +95,9 @@ def _generation_section(summary: dict, meta: dict) -> list[str]:
                             + [g["char_distinct_1"], g["char_distinct_2"], g["tok_distinct_2"]])
     if not rows:
         return []
-    header = ["model", "suite", "answers", "prompt cut to fit", "hit max tokens", "echo prompt", "template leak", "next-turn leak",
-              "seq-rep-1 (char)", "seq-rep-2 (char)", "seq-rep-4 (char)", "seq-rep-4 (tok)", "distinct-1 (char)",
+    header = ["model", "suite", "answers", "prompt cut to fit", "hit max tokens", "echo prompt", "template leak",
+              "next-turn leak", "seq-rep-1 (char)", "seq-rep-2 (char)", "seq-rep-4 (char)", "seq-rep-4 (tok)",
+              "distinct-1 (char)",
               "distinct-2 (char)", "distinct-2 (tok)"]
     return (["## Generation quality", "",
              "Shares of answers that hit max tokens without EOS, echo the question, contain a template marker "
