@@ -133,6 +133,7 @@ class Remote:
     note = "generation through an OpenAI-compatible endpoint: llm-jp prompts sent as one user message, no mc scores"
 
     def __init__(self, name: str, args: Args, out_dir: Path):
+        self.seed = args.seed
         self.client = EndpointClient(args.endpoint, name, api_key=args.api_key or os.environ.get("OPENAI_API_KEY"),
                                      cache_dir=out_dir / "gen_cache")
 
@@ -141,7 +142,7 @@ class Remote:
 
         msgs = [t if chat else [{"role": "user", "content": t}] for t in texts]
         res = self.client.chat([ChatRequest(m, temperature=temperature, max_tokens=max_new_tokens,
-                                            stop=list(stop) or None) for m in msgs])
+                                            stop=list(stop) or None, seed=self.seed) for m in msgs])
         say(f"{what}: {len(res)} answers ({sum(r.error is not None for r in res)} failed)")
         return [SimpleNamespace(text=r.text or "", token_ids=None, finish=r.finish_reason, truncated=False,
                                 error=r.error) for r in res]
@@ -196,28 +197,29 @@ def run_chat(be, name: str, suite: str, args: Args, store: RecordStore) -> list[
         keys += [key(base | {"id": it["id"]}) for it in items]
         for temp in sorted({judge.MT_BENCH_TEMPERATURE.get(it["category"], 0.0) for it in items}):
             todo = [it for it in items if judge.MT_BENCH_TEMPERATURE.get(it["category"], 0.0) == temp
-                    and key(base | {"id": it["id"]}) not in store]
-            msgs = []
-            for it in todo:
-                m = [{"role": "user", "content": it["turns"][0]}]
-                if turn == 2:
-                    first = store.get(key(base | {"id": it["id"], "turn": 1}))
-                    m += [{"role": "assistant", "content": first["output"] or " "},
-                          {"role": "user", "content": it["turns"][1]}]
-                msgs.append(m)
-            if not todo:
-                continue
-            outs = be.complete([be.render(m) for m in msgs], max_new_tokens=args.max_new_tokens, temperature=temp,
-                               stop=(), chat=True, what=f"{name} {suite} turn {turn} (T={temp})")
-            for it, m, o in zip(todo, msgs, outs):
-                if getattr(o, "error", None):
-                    continue
-                q = it["turns"][turn - 1]
-                store.add(base | {"id": it["id"], "category": it["category"], "messages": m, "question": q,
-                                  "output": o.text, "token_ids": o.token_ids, "finish": o.finish,
-                                  "truncated": o.truncated,
-                                  "flags": generation_flags(o.text, q, finish_reason=o.finish),
-                                  "rep": repetition_stats(o.text, o.token_ids)})
+                    and key(base | {"id": it["id"]}) not in store
+                    and (turn == 1 or key(base | {"id": it["id"], "turn": 1}) in store)]
+            for start in range(0, len(todo), 4 * args.batch_size):  # chunks: a kill loses at most one
+                part = todo[start:start + 4 * args.batch_size]
+                msgs = []
+                for it in part:
+                    m = [{"role": "user", "content": it["turns"][0]}]
+                    if turn == 2:
+                        first = store.get(key(base | {"id": it["id"], "turn": 1}))
+                        m += [{"role": "assistant", "content": first["output"] or " "},
+                              {"role": "user", "content": it["turns"][1]}]
+                    msgs.append(m)
+                outs = be.complete([be.render(m) for m in msgs], max_new_tokens=args.max_new_tokens,
+                                   temperature=temp, stop=(), chat=True, what=f"{name} {suite} turn {turn} (T={temp})")
+                for it, m, o in zip(part, msgs, outs):
+                    if getattr(o, "error", None):
+                        continue
+                    q = it["turns"][turn - 1]
+                    store.add(base | {"id": it["id"], "category": it["category"], "messages": m, "question": q,
+                                      "output": o.text, "token_ids": o.token_ids, "finish": o.finish,
+                                      "truncated": o.truncated,
+                                      "flags": generation_flags(o.text, q, finish_reason=o.finish),
+                                      "rep": repetition_stats(o.text, o.token_ids)})
     return keys
 
 
