@@ -4,7 +4,7 @@ leakage and grounding metrics, optional contamination overlap and judge calibrat
 
     python apps/evaluate.py --model runs/demo/pretrain/hf --model runs/demo/sft/hf --out_dir runs/demo/eval --limit 20
     python apps/evaluate.py --model base=runs/a/hf --model sft=runs/b/hf --out_dir runs/eval \\
-        --judge-url http://127.0.0.1:8000/v1 --judge-model judge --contamination data/jglue --contaminated sft=jsquad
+        --judge-url http://127.0.0.1:8000/v1 --judge-model judge --contamination data/aozora --contaminated sft=jsquad
     python apps/evaluate.py --endpoint http://127.0.0.1:8001/v1 --model my-served-model --out_dir runs/eval
     python apps/evaluate.py --calibrate-judge --judge-url URL --judge-model NAME --out_dir runs/judge-check
 
