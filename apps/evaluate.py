@@ -118,6 +118,9 @@ class InProcess:
     def render(self, messages: list[dict]) -> str:
         return self.tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
 
+    def fits(self, prompt: str, max_new_tokens: int) -> bool:
+        return len(self.tok(prompt)["input_ids"]) + max_new_tokens <= self.loaded.config.max_seq_len
+
     def choices(self, prompt: str, choices: tuple[str, ...]) -> list[float]:
         from jpmoe.textgen import choice_logprobs
 
@@ -150,6 +153,9 @@ class Remote:
     def render(self, messages):
         return messages
 
+    def fits(self, prompt, max_new_tokens):
+        return True  # the server's context length is unknown here; it answers with an error if too long
+
     choices = None
 
 
@@ -159,17 +165,22 @@ def run_llmjp(be, name: str, task: str, args: Args, store: RecordStore) -> list[
                                limit=args.limit)
     base = {"kind": "llmjp", "model": name, "task": task}
     todo = [e for e in samples if key(base | {"id": e.id}) not in store]
-    prompts = [build_prompt(spec.instruction, shots, e.input) for e in todo]
+    prompts, used = [], []
+    for e in todo:  # as many of the shots as fit the model (a left-cut prompt would lose the instruction)
+        k = next(k for k in range(len(shots), -1, -1)
+                 if k == 0 or be.fits(build_prompt(spec.instruction, shots[:k], e.input), spec.output_length))
+        prompts.append(build_prompt(spec.instruction, shots[:k], e.input))
+        used.append(k)
     say(f"{name} {task}: {len(samples) - len(todo)} done, {len(todo)} to go")
     for start in range(0, len(todo), 64):  # chunks, so a kill loses at most one chunk
-        part, ps = todo[start:start + 64], prompts[start:start + 64]
+        part, ps, ks = todo[start:start + 64], prompts[start:start + 64], used[start:start + 64]
         outs = be.complete(ps, max_new_tokens=spec.output_length, temperature=0.0, stop=("\n\n",), chat=False,
                            what=f"{name} {task}")
-        for e, p, o in zip(part, ps, outs):
+        for e, p, k, o in zip(part, ps, ks, outs):
             if getattr(o, "error", None):
                 continue  # an endpoint failure is retried by the next run, never scored
             pred = postprocess(o.text)
-            rec = base | {"id": e.id, "prompt": p, "output": o.text, "pred": pred, "gold": e.output,
+            rec = base | {"id": e.id, "prompt": p, "shots": k, "output": o.text, "pred": pred, "gold": e.output,
                           "finish": o.finish, "truncated": o.truncated, "n_tokens": len(o.token_ids or [])}
             if spec.metric == "correlation":
                 rec |= {"score": None, "pred_value": parse_float(pred), "format_ok": parse_float(pred) is not None}

@@ -121,6 +121,8 @@ def test_end_to_end_report_and_resume(models, judge_url, tmp_path, monkeypatch):
     llm = [r for r in recs if r["kind"] == "llmjp"]
     assert len(llm) == 2 * 4 * 2  # models x tasks x limit
     assert all(r["prompt"].endswith("### 応答:\n") for r in llm)
+    # as many shots as fit 256 positions: the prompt then holds shots + 1 inputs
+    assert all(r["shots"] in (0, 1) and r["prompt"].count("### 入力:") == r["shots"] + 1 for r in llm)
     assert all(r["mc_logprobs"] and len(r["mc_logprobs"]) == (5 if r["task"] == "jcommonsenseqa" else 3)
                for r in llm if r["task"] in ("jcommonsenseqa", "jnli"))
     gens = [r for r in recs if r["kind"] == "gen"]

@@ -37,7 +37,8 @@ def _llmjp_section(summary: dict, meta: dict) -> list[str]:
              "(Pearson/Spearman) is outside it. `mc` = accuracy by log-likelihood of each choice (the harness "
              "way), reported beside the generated answer; `fmt fail` = share of answers that were not a valid label "
              "(JSTS: not a number, scored -2 as llm-jp-eval does); `not a span` = JSQuAD answers that are not a "
-             "span of the paragraph; `prompts cut` = largest share of prompts cut from the left to fit the model.",
+             "span of the paragraph; `shots` = mean few-shot examples used (as many of the 4 as fit the model's "
+             "context); `prompts cut` = largest share of prompts still cut from the left to fit.",
              ""]
     header = ["model", "AVG"] + [f"{t}" for t in tasks] + ["jsts pearson", "jsts spearman"]
     rows = []
@@ -48,7 +49,7 @@ def _llmjp_section(summary: dict, meta: dict) -> list[str]:
     lines += _table(header, rows)
     cols = [(t, "mc_acc", f"{t} mc") for t in tasks if any("mc_acc" in summary[m]["llmjp"].get(t, {}) for m in models)]
     cols += [(t, "format_fail", f"{t} fmt fail") for t in [*tasks, "jsts"]]
-    cols += [("jsquad", "not_span", "jsquad not a span")]
+    cols += [("jsquad", "not_span", "jsquad not a span")] + [(t, "shots", f"{t} shots") for t in [*tasks, "jsts"]]
     header = ["model"] + [c[2] for c in cols] + ["prompts cut to fit"]
     rows = []
     for m in models:

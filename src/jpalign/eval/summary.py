@@ -26,7 +26,8 @@ def llmjp_summary(records: list[dict]) -> dict:
     for task, rs in sorted(by_task.items()):
         s: dict = {"n": len(rs), "format_fail": _share([not r["format_ok"] for r in rs]),
                    "hit_max_tokens": _share([r.get("finish") == "length" if r.get("finish") else None for r in rs]),
-                   "truncated": _share([r.get("truncated") for r in rs])}
+                   "truncated": _share([r.get("truncated") for r in rs]),
+                   "shots": mean([r["shots"] for r in rs if r.get("shots") is not None])}
         if task == "jsts":
             golds = [float(r["gold"]) for r in rs]
             preds = [r["pred_value"] if r["pred_value"] is not None else JSTS_UNPARSEABLE for r in rs]
