@@ -294,6 +294,8 @@ def main(args: Args) -> dict:
     if unknown:
         raise ValueError(f"unknown tasks {unknown}; known: {[*TASKS, *CHAT_SUITES]}")
     models = model_names(args.model)
+    if not models and not args.calibrate_judge:
+        raise ValueError("nothing to do: give --model [NAME=]PATH (repeatable) and/or --calibrate-judge")
     marks = parse_contaminated(args.contaminated, list(models))
     judge_url = args.judge_url or os.environ.get("JUDGE_URL")
     args.judge_model = args.judge_model or os.environ.get("JUDGE_MODEL")

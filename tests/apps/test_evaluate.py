@@ -180,6 +180,8 @@ def test_calibrate_judge(judge_url, tmp_path, monkeypatch):
 
 
 def test_bad_input_is_named(tmp_path):
+    with pytest.raises(ValueError, match="nothing to do"):
+        ev.main(parse_args(ev.Args, ["--out_dir", str(tmp_path)]))
     with pytest.raises(ValueError, match="unknown tasks"):
         ev.main(parse_args(ev.Args, ["--tasks", "jcola", "--out_dir", str(tmp_path)]))
     with pytest.raises(ValueError, match="--judge-url and --judge-model"):
