@@ -1,40 +1,37 @@
-"""jpalign: SFT, DPO, ORPO and SimPO losses and chat-data formatting for any causal LM (torch only)."""
+"""jpalign: SFT, DPO, ORPO and SimPO losses and chat-data formatting for any causal LM (torch only).
 
-from jpalign.encode import DropReport, Encoded, collate, encode_chat, encode_dataset, pad_id, truncate
-from jpalign.fused_ce import fused_linear_cross_entropy, fused_linear_cross_entropy_reference
-from jpalign.fused_logps import fused_token_logps, token_logps_reference
-from jpalign.fused_losses import (
-    PreferenceOutput,
-    fused_dpo_loss,
-    fused_orpo_loss,
-    fused_sequence_logps,
-    fused_sft_loss,
-    fused_simpo_loss,
-)
-from jpalign.logps import sequence_logps
-from jpalign.packing import PackedRow, collate_packed, document_attention_mask, pack_examples
-from jpalign.pairs import EncodedPair, collate_pairs, collate_pairs_shared_prompt, encode_pair, encode_pairs
-from jpalign.preference import (
-    DPO_LOSS_TYPES,
-    OrpoOutput,
-    dpo_loss,
-    log1mexp,
-    orpo_loss,
-    orpo_odds_ratio_loss,
-    simpo_loss,
-    uses_average_logps,
-)
-from jpalign.reference import ReferenceLogps, cached_reference_logps, precompute_reference_logps
-from jpalign.sft import sft_loss, shift_labels
-from jpalign.templates import (
-    CHAT_TEMPLATES,
-    INSTRUCTION_JA,
-    INSTRUCTION_PREAMBLE,
-    LLAMA2_JA,
-    ChatTemplate,
-    DataError,
-    instruction_messages,
-)
+The names below are imported on first use (PEP 562), so `import jpalign.eval` (the torch-free evaluation
+metrics, prompts and report) does not pull in torch; `from jpalign import dpo_loss` works as before.
+"""
+
+import importlib
+
+_EXPORTS = {
+    **dict.fromkeys((
+        "DropReport", "Encoded", "collate", "encode_chat", "encode_dataset", "pad_id", "truncate",
+    ), "jpalign.encode"),
+    **dict.fromkeys(("fused_linear_cross_entropy", "fused_linear_cross_entropy_reference"), "jpalign.fused_ce"),
+    **dict.fromkeys(("fused_token_logps", "token_logps_reference"), "jpalign.fused_logps"),
+    **dict.fromkeys((
+        "PreferenceOutput", "fused_dpo_loss", "fused_orpo_loss", "fused_sequence_logps", "fused_sft_loss",
+        "fused_simpo_loss",
+    ), "jpalign.fused_losses"),
+    **dict.fromkeys(("sequence_logps",), "jpalign.logps"),
+    **dict.fromkeys(("PackedRow", "collate_packed", "document_attention_mask", "pack_examples"), "jpalign.packing"),
+    **dict.fromkeys((
+        "EncodedPair", "collate_pairs", "collate_pairs_shared_prompt", "encode_pair", "encode_pairs",
+    ), "jpalign.pairs"),
+    **dict.fromkeys((
+        "DPO_LOSS_TYPES", "OrpoOutput", "dpo_loss", "log1mexp", "orpo_loss", "orpo_odds_ratio_loss", "simpo_loss",
+        "uses_average_logps",
+    ), "jpalign.preference"),
+    **dict.fromkeys(("ReferenceLogps", "cached_reference_logps", "precompute_reference_logps"), "jpalign.reference"),
+    **dict.fromkeys(("sft_loss", "shift_labels"), "jpalign.sft"),
+    **dict.fromkeys((
+        "CHAT_TEMPLATES", "INSTRUCTION_JA", "INSTRUCTION_PREAMBLE", "LLAMA2_JA", "ChatTemplate", "DataError",
+        "instruction_messages",
+    ), "jpalign.templates"),
+}
 
 __version__ = "0.1.0"
 
@@ -88,3 +85,19 @@ __all__ = [
     "truncate",
     "uses_average_logps",
 ]
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:  # a submodule, e.g. jpalign.templates after a bare `import jpalign`
+        try:
+            return importlib.import_module(f"jpalign.{name}")
+        except ModuleNotFoundError:
+            raise AttributeError(f"module 'jpalign' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -1,6 +1,7 @@
 """Run arguments for apps: an `Args` dataclass filled from defaults < `--config run.toml` < `--flag value`.
 
-Unknown keys, in the TOML file or on the command line, are an error naming the key and the known ones. `-h` /
+Unknown keys, in the TOML file or on the command line, are an error naming the key and the known ones. A list
+flag may be repeated (`--model a --model b` is `--model a,b`); a bool flag given alone (`--resume`) means true. `-h` /
 `--help` prints the app's docstring and every flag with its type and default. Parsing the process's own command
 line (argv None), a bad flag or config prints `error: ...` and exits with status 2 instead of a traceback.
 """
@@ -76,17 +77,29 @@ def _parse(cls: type[T], argv: list[str]) -> T:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     hints = typing.get_type_hints(cls)
     values: dict[str, Any] = {}
-    flags: dict[str, str] = {}
-    it = iter(argv)
-    for tok in it:
+    flags: dict[str, Any] = {}
+    i = 0
+    while i < len(argv):
+        tok = argv[i]
+        i += 1
         if not tok.startswith("--"):
             raise ValueError(f"unexpected argument {tok!r}; use --key value")
         key, eq, val = tok[2:].partition("=")
+        key = key.replace("-", "_")
         if not eq:
-            val = next(it, None)
-            if val is None:
+            bare = i >= len(argv) or argv[i].startswith("--")
+            if bare and key in hints and hints[key] is bool:  # `--resume` alone means `--resume true`
+                val = "true"
+            elif bare:
                 raise ValueError(f"--{key} needs a value")
-        flags[key.replace("-", "_")] = val
+            else:
+                val, i = argv[i], i + 1
+        if key in flags and key in hints and typing.get_origin(hints[key]) in (list, tuple):
+            # a repeated list flag adds items: --model a --model b == --model a,b
+            prev = flags[key]
+            flags[key] = (prev if isinstance(prev, list) else prev.split(",")) + val.split(",")
+        else:
+            flags[key] = val
     config = flags.pop("config", None)
     if config is not None:
         with Path(config).open("rb") as f:
