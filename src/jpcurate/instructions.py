@@ -169,7 +169,10 @@ def classify(answer: str, *, closed_max_chars: int = 30) -> str:
     return "closed" if len(a) <= closed_max_chars and "\n" not in a and one_sentence else "open"
 
 
-class _Checks:
+class InstructionChecks:
+    """The per-record checks of `curate` (steps 3-7): raises RecordError with the reason; also used on generated
+    answers (jpcurate.generation)."""
+
     def __init__(self, options: CurateOptions) -> None:
         self.o = options
         self.ng = NGWords({c: {"max_hits": 0} for c in NG_CATEGORIES}, boundary="script")
@@ -221,7 +224,7 @@ def _with_instruction(messages: list[dict]) -> list[dict]:
 def curate(records: Iterable[tuple[str, object]], options: CurateOptions | None = None) -> Curated:
     """Parse, normalise, filter and deduplicate; every input record ends up kept or in `rejected` with a reason."""
     o = options or CurateOptions()
-    check = _Checks(o)
+    check = InstructionChecks(o)
     live, rejected, reasons, read = [], [], Counter(), 0
 
     def drop(rid: str, err: RecordError, obj: object) -> None:

@@ -155,6 +155,7 @@ def test_import_jpcurate_does_not_load_the_client_or_torch():
             "if m in sys.modules]; print(json.dumps(bad))")
     out = subprocess.run([sys.executable, "-c", "import json; " + code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout) == []
-    out = subprocess.run([sys.executable, "-c", "import sys, jpcurate.endpoint; print('torch' in sys.modules)"],
+    code = "import sys, jpcurate.endpoint, jpcurate.generation, jpcurate.instructions; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code],
                          capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
