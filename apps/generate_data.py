@@ -103,7 +103,9 @@ def main(args: Args) -> dict:
         todo = pending(job, client)
         for reqs in job.requests[:args.show]:
             for m in reqs[0].messages:
-                print(f"--- {m['role']}\n{m['content']}")
+                more = len(m["content"]) - 1000
+                tail = f"\n... ({more} more characters)" if more > 0 else ""
+                print(f"--- {m['role']}\n{m['content'][:1000]}{tail}")
         print(f"{args.job}: {len(job.items)} inputs ({len(job.failures)} malformed), {n} requests, "
               f"{n - todo} cached, {todo} to send to {client.url} (model {args.model})")
         return {"requests": n, "pending": todo, "malformed": len(job.failures)}

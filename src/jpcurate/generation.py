@@ -7,10 +7,11 @@
   is rejected with the filter's reason, as `filter:<reason>`.
 - `answer`: instruction records (any format jpcurate.instructions reads) get their last answer regenerated from
   the conversation before it.
-- `cot`: the question plus the original answer as a hint (COT_TEMPLATE: think step by step, end with a line
-  「答え：…」, do not mention the example answer). For closed QA (jpcurate.instructions.classify on the original
-  answer) only outputs whose final answer agrees with the hint are kept (`cot_disagrees`, `cot_no_final_answer`).
-  The kept record's user turn is the original question, without the hint.
+- `cot`: the last question (without the closed-QA format instruction) plus the original answer as a hint
+  (COT_TEMPLATE: think step by step, end with a line 「答え：…」, do not mention the example answer). For closed
+  QA (jpcurate.instructions.classify on the original answer) only outputs whose final answer agrees with the
+  hint are kept (`cot_disagrees`, `cot_no_final_answer`). The kept record's last user turn is that question,
+  without the hint; earlier turns are kept as they were.
 
 Answers (and CoT texts) go back through the instruction checks of jpcurate.instructions (language, NG words,
 length), rejected as `filter:<reason>`. Every input ends in exactly one of: `records` (kept), `rejected` (a
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 from jpcurate import Document, Malformed, build_preset, run_pipeline
 from jpcurate.endpoint import ChatRequest, EndpointClient, request_key
 from jpcurate.instructions import (
+    CLOSED_QA_INSTRUCTION,
     CurateOptions,
     Instruction,
     InstructionChecks,
@@ -130,8 +132,16 @@ def plan(job: str, inputs: Iterable, o: JobOptions) -> Job:
             requests.append([ChatRequest(rec.messages[:-1], temperature=o.temperature, max_tokens=o.max_tokens,
                                          seed=o.seed)])
         else:
-            requests.append([_user(COT_TEMPLATE.format(question=rec.question, hint=rec.answer), o)])
+            prompt = COT_TEMPLATE.format(question=cot_question(rec), hint=rec.answer)
+            requests.append([ChatRequest([*rec.messages[:-2], {"role": "user", "content": prompt}],
+                                         temperature=o.temperature, max_tokens=o.max_tokens, seed=o.seed)])
     return Job(job, items, requests, failures)
+
+
+def cot_question(rec: Instruction) -> str:
+    """The last user turn without the closed-QA format instruction (a CoT answer does not obey it)."""
+    q = rec.messages[-2]["content"]
+    return q[:-len(CLOSED_QA_INSTRUCTION)].rstrip() if q.endswith(CLOSED_QA_INSTRUCTION) else q
 
 
 def pending(job: Job, client: EndpointClient) -> int:
@@ -208,7 +218,11 @@ def _answered(job: str, rec: Instruction, text: str, checks: InstructionChecks, 
             raise RecordError("cot_no_final_answer", f"{rec.id}: no 「答え：」 line")
         if not agrees(final, rec.answer):
             raise RecordError("cot_disagrees", f"{rec.id}: final answer {final!r} vs hint {rec.answer!r}")
-    messages = [*rec.messages[:-1], {"role": "assistant", "content": text}]
+    if job == "cot":
+        messages = [*rec.messages[:-2], {"role": "user", "content": cot_question(rec)},
+                    {"role": "assistant", "content": text}]
+    else:
+        messages = [*rec.messages[:-1], {"role": "assistant", "content": text}]
     new = Instruction(rec.id, rec.format, messages, meta=rec.meta)
     try:
         checks(new)

@@ -75,7 +75,8 @@ def cot_reply(messages):
 
 
 def test_cot_keeps_only_agreeing_closed_answers(tmp_path):
-    records = [("q:1", {"question": "日本の首都はどこですか。", "answer": "東京"}),
+    records = [("q:1", {"question": "日本の首都はどこですか。\n答えだけを書き、それ以外には何も含めないでください。",
+                        "answer": "東京"}),
                ("q:2", {"question": "逆らう質問：一番大きな惑星は？", "answer": "木星"}),
                ("q:3", {"question": "壊れる質問：一年は何日ですか。", "answer": "365日"}),
                ("q:4", {"instruction": "逆らう質問：春の良さを説明してください。",
@@ -83,7 +84,9 @@ def test_cot_keeps_only_agreeing_closed_answers(tmp_path):
                ("q:5", {"instruction": "欠けた記録"})]
     o = JobOptions()
     job = plan("cot", records, o)
-    assert "模範解答：東京" in job.requests[0][0].messages[0]["content"]
+    assert job.requests[0][0].messages[0]["content"].startswith(
+        "次の質問に答えてください。段階を追って考え、その過程を書いてから、最後の行に「答え：」に続けて最終的な答えを書いてください。"
+        "\n\n質問：\n日本の首都はどこですか。\n\n参考として模範解答を示します。\n模範解答：東京\n\n")
     assert "模範解答を見たことには触れず" in job.requests[0][0].messages[0]["content"]
     with FakeChatServer(cot_reply) as server:
         result = run(job, client_for(server, tmp_path), o)
