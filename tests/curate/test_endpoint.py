@@ -164,3 +164,37 @@ def test_import_jpcurate_does_not_load_the_client_or_torch():
     out = subprocess.run([sys.executable, "-c", code],
                          capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+JOB = """
+import sys
+from jpcurate.endpoint import ChatRequest, EndpointClient
+reqs = [ChatRequest([{"role": "user", "content": f"項目{i} [sleep0.05]"}]) for i in range(30)]
+EndpointClient(sys.argv[1], "fake-model", cache_dir=sys.argv[2], concurrency=2).chat(reqs)
+"""
+
+
+def test_sigkill_mid_job_then_rerun_sends_only_unfinished_requests(tmp_path):
+    import time
+
+    texts = [f"項目{i} [sleep0.05]" for i in range(30)]
+    cache = tmp_path / "cache" / "chat.jsonl"
+    with FakeChatServer() as server:
+        proc = subprocess.Popen([sys.executable, "-c", JOB, server.base_url, str(cache.parent)])
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and proc.poll() is None:
+                if cache.exists() and cache.read_bytes().count(b"\n") >= 6:
+                    break
+                time.sleep(0.01)
+        finally:
+            proc.kill()  # SIGKILL: no cleanup, possibly mid-write
+            proc.wait(timeout=10)
+        finished = {json.loads(x)["text"][len("応答: "):] for x in cache.read_text(encoding="utf-8").splitlines()
+                    if x.endswith("}")}
+        assert 6 <= len(finished) < 30, "the job should have been killed part-way"
+        results = fast_client(server.base_url, cache_dir=cache.parent).chat([ask(t) for t in texts])
+        answered = server.contents(200)
+    assert [r.text for r in results] == ["応答: " + t for t in texts]
+    assert all(answered.count(t) == 1 for t in finished)  # nothing finished was sent again
+    assert len(answered) <= 30 + 2  # at most the two requests in flight at the kill were answered twice
