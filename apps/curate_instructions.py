@@ -1,7 +1,7 @@
 """Curate instruction data (Alpaca, `messages`, chatbot-arena question/answer|chosen/rejected JSONL) for SFT/DPO.
 
     python apps/curate_instructions.py --input raw/hachi_alpaca.jsonl raw/arena_ja.jsonl --out_dir runs/instr
-    python apps/sft.py --base runs/demo/hf --data runs/instr/sft.jsonl --out_dir runs/instr-sft --max_steps 50
+    python apps/sft.py --base runs/demo/pretrain/hf --data runs/instr/sft.jsonl --out_dir runs/instr-sft --max_steps 50
 
 Writes OUT_DIR/sft.jsonl (`messages` records with meta.qa = open|closed; closed questions get the
 "答えだけを書き、それ以外には何も含めないでください。" instruction), OUT_DIR/pairs.jsonl (`prompt`/`chosen`/

@@ -1,10 +1,10 @@
 """Rephrase pretraining text, regenerate answers, or write chain-of-thought answers with any OpenAI-compatible model.
 
-    python apps/serve.py --model runs/demo/hf --port 8011 &           # our own local server (or vLLM, OpenAI, ...)
+    python apps/serve.py --model runs/demo/pretrain/hf --port 8011 &   # our local server (or vLLM, OpenAI, ...)
     python apps/generate_data.py --job rephrase --style plain --input data/aozora/works.jsonl \
-        --out runs/gen/rephrased.jsonl --base-url http://127.0.0.1:8011/v1 --model demo --dry-run
+        --out runs/gen/rephrased.jsonl --base-url http://127.0.0.1:8011/v1 --model hf --dry-run
     python apps/generate_data.py --job cot --input runs/instr/sft.jsonl --out runs/gen/cot.jsonl \
-        --base-url http://127.0.0.1:8011/v1 --model demo --rpm 600
+        --base-url http://127.0.0.1:8011/v1 --model hf --rpm 600
 
 Writes OUT (kept records: documents with the rephrased `text`, or `messages` records), OUT's siblings
 NAME.rejected.jsonl (outputs the filter or the CoT agreement check refused, with the reason and the output),
