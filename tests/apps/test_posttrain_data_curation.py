@@ -78,3 +78,24 @@ def test_curate_app_input_errors(tmp_path):
 
     with pytest.raises(FileNotFoundError, match="nothing.jsonl"):
         app.main(app.Args(input=[str(tmp_path / "nothing.jsonl")], out_dir=str(tmp_path)))
+
+
+def test_normalize_is_idempotent_and_curate_never_raises_on_any_record():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    texts = st.text(max_size=60)
+    records = st.one_of(st.fixed_dictionaries({"instruction": texts, "output": texts}),
+                        st.fixed_dictionaries({"question": texts, "answer": st.one_of(texts, st.integers())}),
+                        st.dictionaries(st.sampled_from(["messages", "question", "chosen"]),
+                                        st.one_of(texts, st.lists(st.dictionaries(texts, texts), max_size=3))),
+                        st.lists(texts, max_size=2))
+
+    @settings(max_examples=30, deadline=None)  # each curate() call builds the word lists
+    @given(texts, st.lists(records, max_size=4))
+    def check(text, recs):
+        assert normalize(normalize(text)) == normalize(text)
+        out = curate([(f"r:{i}", r) for i, r in enumerate(recs)])
+        assert out.stats["kept"] + out.stats["rejected"] == len(recs)  # every record accounted for
+
+    check()

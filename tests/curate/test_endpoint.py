@@ -198,3 +198,19 @@ def test_sigkill_mid_job_then_rerun_sends_only_unfinished_requests(tmp_path):
     assert [r.text for r in results] == ["応答: " + t for t in texts]
     assert all(answered.count(t) == 1 for t in finished)  # nothing finished was sent again
     assert len(answered) <= 30 + 2  # at most the two requests in flight at the kill were answered twice
+
+
+def test_retry_after_is_parsed_and_honoured():
+    import email.utils
+    import time
+
+    from jpcurate.endpoint import _retry_after
+
+    assert _retry_after(httpx.Headers({"Retry-After": "2.5"})) == 2.5
+    assert _retry_after(httpx.Headers({})) is None and _retry_after(httpx.Headers({"Retry-After": "soon"})) is None
+    later = email.utils.formatdate(time.time() + 30, usegmt=True)
+    assert 25 < _retry_after(httpx.Headers({"Retry-After": later})) <= 30
+    client = EndpointClient("http://127.0.0.1:9", "m", backoff_base=0.01)
+    assert all(client._delay(0, 2.0) >= 2.0 for _ in range(20))  # waits at least what the server asked
+    assert all(0.005 <= client._delay(0, None) <= 0.01 for _ in range(20))  # jittered backoff
+    assert all(0.04 <= client._delay(3, None) <= 0.08 for _ in range(20))  # doubling per attempt
