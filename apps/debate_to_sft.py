@@ -2,7 +2,7 @@
 
     python apps/debate_to_sft.py --input data/debate --out_dir runs/debate
     python apps/debate_to_sft.py --input matches.jsonl --out_dir runs/debate --templates all --seed 3
-    python apps/sft.py --base runs/demo/hf --data runs/debate/sft.jsonl \
+    python apps/sft.py --base runs/demo/pretrain/hf --data runs/debate/sft.jsonl \
         --out_dir runs/debate-sft --max_steps 50 --lr 1e-4
 
 Writes OUT_DIR/sft.jsonl (`messages` records: single-turn QA per non-empty speech and two-turn

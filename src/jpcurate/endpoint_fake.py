@@ -1,4 +1,6 @@
-"""A scripted OpenAI-compatible chat server for tests (stdlib only, loopback only, bounded).
+"""A scripted OpenAI-compatible chat server for tests and dry plumbing runs (stdlib only, loopback only, bounded).
+
+    python -m jpcurate.endpoint_fake --port 8011     # demo replies (see demo_reply), until Ctrl-C
 
     with FakeChatServer(reply=lambda messages: "はい。") as server:
         client = EndpointClient(server.base_url, "fake")
@@ -26,10 +28,22 @@ def echo_reply(messages: list[dict]) -> str:
     return "応答: " + messages[-1]["content"]
 
 
+def demo_reply(messages: list[dict]) -> str:
+    """Stand-in answers for the generation jobs: a rephrase request gets its text back unchanged, a CoT request
+    a short reasoning ending in the hint, anything else a fixed sentence."""
+    content = messages[-1]["content"]
+    if "\n文章：\n" in content:
+        return content.split("\n文章：\n", 1)[1]
+    if "模範解答：" in content:
+        hint = content.split("模範解答：", 1)[1].split("\n", 1)[0]
+        return f"問題の条件を順に確かめます。\n答え：{hint}"
+    return "はい、承知しました。ご質問の内容について順を追って説明します。"
+
+
 class FakeChatServer:
     def __init__(self, reply: Callable[[list[dict]], str] = echo_reply, *, api_key: str | None = None,
-                 max_requests: int = 2000) -> None:
-        self.reply, self.api_key, self.max_requests = reply, api_key, max_requests
+                 max_requests: int = 2000, port: int = 0) -> None:
+        self.reply, self.api_key, self.max_requests, self.port = reply, api_key, max_requests, port
         self.log: list[dict] = []
         self.attempts: dict[str, int] = {}
         self.lock = threading.Lock()
@@ -83,7 +97,7 @@ class FakeChatServer:
                     self._send(status, {"error": {"message": f"injected {status}", "type": "fake", "code": status}},
                                headers)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
@@ -139,3 +153,19 @@ class FakeChatServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="scripted OpenAI-compatible server on 127.0.0.1 (demo replies)")
+    parser.add_argument("--port", type=int, default=8011)
+    fake = FakeChatServer(demo_reply, max_requests=1_000_000, port=parser.parse_args().port).start()
+    print(f"serving fake chat completions on {fake.base_url} (Ctrl-C stops)", flush=True)
+    try:
+        fake.thread.join()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        fake.stop()

@@ -123,3 +123,23 @@ def test_bundled_example_debates_are_all_valid(data_dir):
     out = convert([data_dir / "debate"], templates="all")
     assert out.stats["dropped"] == {} and out.stats["records_valid"] == out.stats["records_read"] >= 5
     assert out.stats["empty_speeches"] > 0 and len(out.dpo) >= 10
+
+
+def test_any_json_object_is_converted_or_dropped_with_a_reason():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from jpalign.debate import DROP_REASONS, DebateError
+
+    values = st.one_of(st.text(max_size=20), st.integers(), st.none(), st.lists(st.text(max_size=5), max_size=2))
+    keys = st.sampled_from(["議題", *SPEECH_KEYS, "審判"])
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.one_of(st.dictionaries(keys, values), st.just({**EMPTY, "議題": "題"}), st.lists(st.integers())))
+    def check(obj):
+        try:
+            parse_match(obj, "x")
+        except DebateError as e:
+            assert e.reason in DROP_REASONS
+
+    check()
