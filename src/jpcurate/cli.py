@@ -18,7 +18,7 @@ COMMANDS = [
     "jpcurate.commands.run",
     "jpcurate.commands.report",
     "jpcurate.commands.train_lm",
-    "jpcurate.dedup.command",
+    "jpcurate.commands.dedup",
 ]
 
 

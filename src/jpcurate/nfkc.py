@@ -5,15 +5,20 @@ its characters change (full-width ASCII, ideographic space, half-width katakana,
 character that takes part in canonical composition across characters (combining marks, the kana voicing marks,
 Hangul jamo — and anything above U+2FFFF), NFKC is a per-character mapping. A numpy lookup over the text's code
 points finds the characters that change (or that force the slow path), and only those are replaced. The table is
-built once per process from the running Python's `unicodedata` (about 0.4 s). `tests/curate/test_normalize.py`
+built from the running Python's `unicodedata` (about 0.1-0.4 s) and kept in a cache file named by the Unicode version
+(`$JPCURATE_CACHE_DIR`, default `~/.cache/jpcurate`), so that a process start loads it in a millisecond; an
+unwritable or damaged cache only means the table is built again. `tests/curate/test_normalize.py`
 checks equality with `unicodedata.normalize` on random text.
 """
 
 from __future__ import annotations
 
+import os
 import unicodedata
+from pathlib import Path
 
 import numpy as np
+import regex
 
 _LIMIT = 0x30000
 KEEP, CHANGE1, CHANGE, UNSAFE = 0, 1, 2, 3  # unchanged, -> one character, -> several, needs unicodedata
@@ -26,9 +31,41 @@ def _is_mark(ch: str) -> bool:
     return bool(unicodedata.combining(ch)) or unicodedata.category(ch).startswith("M")
 
 
-def _build() -> np.ndarray:
-    import regex
+def cache_path() -> Path:
+    base = os.environ.get("JPCURATE_CACHE_DIR") or Path.home() / ".cache" / "jpcurate"
+    return Path(base) / f"nfkc-{unicodedata.unidata_version}.npz"
 
+
+def _load_or_build() -> np.ndarray:
+    """The table from the cache file when it is there and whole, else built (and saved for the next process)."""
+    global _MAP1
+    path = cache_path()
+    try:
+        with np.load(path) as z:
+            lut, map1, keys, offsets, chars = z["lut"], z["map1"], z["keys"], z["offsets"], str(z["chars"])
+        if lut.shape != (_LIMIT + 1,) or map1.shape != (_LIMIT + 1,) or len(offsets) != len(keys) + 1:
+            raise ValueError("cache table of another shape")
+        _TABLE.update((int(k), chars[offsets[i]:offsets[i + 1]]) for i, k in enumerate(keys.tolist()))
+        _MAP1 = map1
+        return lut
+    except (OSError, ValueError, KeyError, EOFError):
+        pass
+    lut = _build()
+    keys = np.array(sorted(_TABLE), dtype=np.uint32)
+    offsets = np.cumsum([0] + [len(_TABLE[k]) for k in keys.tolist()])
+    chars = "".join(_TABLE[k] for k in keys.tolist())
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as f:
+            np.savez(f, lut=lut, map1=_MAP1, keys=keys, offsets=offsets, chars=np.array(chars))
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only home: build it in every process
+    return lut
+
+
+def _build() -> np.ndarray:
     lut = np.zeros(_LIMIT + 1, dtype=np.uint8)
     lut[_LIMIT] = UNSAFE  # everything above U+2FFFF takes the slow path
     for lo, hi in ((0x1100, 0x11FF), (0x3130, 0x318F), (0xA960, 0xA97F), (0xD7B0, 0xD7FF), (0xFFA0, 0xFFDC),
@@ -59,7 +96,7 @@ def nfkc(text: str) -> str:
     if text.isascii():
         return text
     if _LUT is None:
-        _LUT = _build()
+        _LUT = _load_or_build()
     cps = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
     flags = _LUT[np.minimum(cps, _LIMIT)]
     worst = int(flags.max())

@@ -22,11 +22,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+import orjson
+
 from jpcurate.document import Document, Malformed
 
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson", ".jsonl.gz", ".json.gz", ".jsonl.zst", ".json.zst", ".jsonl.zstd")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 RAW_PREVIEW = 2000  # characters of a malformed line kept in quarantine (a 50 MB broken line is not copied whole)
+HUGE = 2.0**63  # orjson reads an integer beyond 64 bits as a float this large (json keeps it exact)
 
 
 @dataclass
@@ -59,7 +62,17 @@ def parse_line(
     line: bytes, *, source: str, position: int, text_field: str, id_field: str
 ) -> Document | Malformed:
     """One JSONL line -> Document, or Malformed with the reason (invalid UTF-8, bad JSON, missing/non-string text).
-    A UTF-8 byte order mark before the record (files saved by Windows tools, or such files concatenated) is skipped."""
+    A UTF-8 byte order mark before the record (files saved by Windows tools, or such files concatenated) is skipped.
+
+    orjson parses the line (about 3x faster than `json`); whatever it refuses (and a line it could read less exactly
+    than `json`) goes the `json` way, which gives the same records and the quarantine reasons as before."""
+    try:
+        record = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        pass
+    else:
+        if not _has_huge_float(record):
+            return _to_document(record, source, position, text_field, id_field, None, line)
     if line.startswith(b"\xef\xbb\xbf"):
         line = line[3:]
     try:
@@ -75,13 +88,26 @@ def parse_line(
     return _to_document(record, source, position, text_field, id_field, decoded)
 
 
+def _has_huge_float(value: Any) -> bool:
+    """A float of magnitude >= 2^63 anywhere in a parsed record: perhaps an integer orjson could not keep exact."""
+    t = type(value)
+    if t is dict:
+        return any(_has_huge_float(v) for v in value.values() if type(v) is not str)
+    if t is list:
+        return any(_has_huge_float(v) for v in value if type(v) is not str)
+    return t is float and not -HUGE < value < HUGE
+
+
 def _to_document(
-    record: Any, source: str, position: int, text_field: str, id_field: str, raw: str | None = None
+    record: Any, source: str, position: int, text_field: str, id_field: str, raw: str | None = None,
+    line: bytes | None = None,
 ) -> Document | Malformed:
     try:
         return Document.from_record(record, text_field=text_field, id_field=id_field,
                                     fallback_id=f"{source}:{position}")
     except ValueError as e:
+        if line is not None:
+            raw = _preview(line)
         if raw is None:
             raw = json.dumps(record, ensure_ascii=False, default=str)[:RAW_PREVIEW]
         return Malformed(source, position, str(e), raw[:RAW_PREVIEW])

@@ -22,6 +22,8 @@ import os
 from pathlib import Path
 from typing import IO, Any
 
+import orjson
+
 FORMATS = ("jsonl", "jsonl.gz", "jsonl.zst", "parquet")
 
 
@@ -30,7 +32,12 @@ def dumps(record: dict[str, Any]) -> str:
 
 
 def encode_line(record: dict[str, Any]) -> bytes:
-    """One JSON line as UTF-8; text with lone surrogates (broken input escapes) is written \\u-escaped instead."""
+    """One JSON line as UTF-8 (orjson: compact, UTF-8 unescaped, NaN as null); what orjson refuses (an integer beyond
+    64 bits, lone surrogates from broken input escapes) is written by `json`, surrogates \\u-escaped."""
+    try:
+        return orjson.dumps(record, default=str, option=orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS)
+    except TypeError:
+        pass
     try:
         return (dumps(record) + "\n").encode("utf-8")
     except UnicodeEncodeError:
