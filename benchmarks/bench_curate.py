@@ -52,6 +52,7 @@ def build_input(path: Path) -> None:
 
 def worker(preset: str, mecab: bool, path: str, repeats: int) -> None:
     """Our side, in its own process: run_pipeline over preloaded Documents, batches of 512."""
+    sys.path.insert(0, str(ROOT / "src"))  # this checkout's code, not an installed jpcurate
     from jpcurate import Document, build_preset, run_pipeline
 
     texts = [json.loads(line)["text"] for line in open(path, encoding="utf-8")]

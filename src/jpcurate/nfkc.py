@@ -113,3 +113,29 @@ def nfkc(text: str) -> str:
         prev = i + 1
     parts.append(text[prev:])
     return "".join(parts)
+
+
+def nfkc_batch(texts: list[str]) -> list[str]:
+    """`nfkc` of every text, with one numpy pass over the whole batch for many short texts (lines, sentences);
+    texts of page length go one by one (a batch pass would copy them twice more)."""
+    global _LUT
+    joined = "".join(texts)
+    if len(joined) > 256 * len(texts):
+        return [nfkc(t) for t in texts]
+    if joined.isascii():
+        return list(texts)
+    if _LUT is None:
+        _LUT = _load_or_build()
+    cps = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    low = np.minimum(cps, _LIMIT)
+    flags = _LUT[low]
+    lens = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+    starts = np.cumsum(lens) - lens
+    worst = np.zeros(len(texts), dtype=np.uint8)
+    nonempty = lens > 0
+    if nonempty.any():
+        worst[nonempty] = np.maximum.reduceat(flags, starts[nonempty])
+    mapped = np.where(cps < _LIMIT, _MAP1[low], cps).astype(np.uint32)
+    out = mapped.tobytes().decode("utf-32-le", "surrogatepass")  # right for every text whose worst is <= CHANGE1
+    return [out[s : s + n] if w <= CHANGE1 else nfkc(t)
+            for t, s, n, w in zip(texts, starts.tolist(), lens.tolist(), worst.tolist())]
