@@ -89,7 +89,8 @@ def build_pages(path: Path, megabytes: float = 10.0, seed: int = 0) -> None:
     texts = [json.loads(line)["text"][:3000] for line in open(data / "web_ja" / "fineweb2_edu_ja_sample.jsonl",
                                                                encoding="utf-8")]
     texts += [t[:3000] for t in wikipedia_documents(data / "jglue" / "jsquad_paragraphs.jsonl")]
-    aozora = ROOT.parent / "shared" / "data" / "aozora_corpus" / "aozora_pd_corpus.jsonl"
+    shared = next((d / "shared" / "data" for d in (ROOT, *ROOT.parents) if (d / "shared" / "data").is_dir()), ROOT)
+    aozora = shared / "aozora_corpus" / "aozora_pd_corpus.jsonl"  # ../shared/data of the checkout
     for line in open(aozora if aozora.exists() else data / "aozora" / "works.jsonl", encoding="utf-8"):
         t, i = json.loads(line)["text"], 0
         while i < len(t):
