@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import sys
 from concurrent.futures.process import BrokenProcessPool
 
 from jpcurate import __version__
@@ -39,6 +40,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return int(args.func(args) or 0)
+    except KeyboardInterrupt:  # Ctrl-C: finished shards/phases are kept, a rerun of the same command resumes
+        print(f"jpcurate {args.command}: interrupted; run the same command again to resume (finished work is kept)",
+              file=sys.stderr)
+        return 130
     except (FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError,
             BrokenProcessPool) as e:
         parser.exit(2, f"jpcurate {args.command}: error: {e}\n")  # a missing input, an output path we cannot use

@@ -32,14 +32,20 @@ from jpcurate.dedup.local import DedupRun, _check_run_config
 from jpcurate.dedup.lsh import bucket_pairs, unique_pairs
 from jpcurate.dedup.stages import DedupConfig, partition_of
 from jpcurate.dedup.tasks import InputTask, count_newlines, plan_tasks
+from jpcurate.workers import map_tasks
 
 SPLIT_BYTES = 64 << 20  # JSONL files larger than this are read as several byte-range tasks
 
 
 def init_ray(address: str | None = None, num_cpus: int | None = None):
     """Connect to `address` (``auto``, ``ray://host:10001``, ``host:6379``), RAY_ADDRESS, or start a local Ray."""
-    import ray
-
+    try:
+        import ray  # optional dependency: the `ray` extra
+    except ModuleNotFoundError as e:
+        if e.name != "ray":
+            raise
+        raise SystemExit('jpcurate: --engine ray needs Ray, which is not installed: pip install "jpcurate[ray]"'
+                         ) from None
     if not ray.is_initialized():
         address = address or os.environ.get("RAY_ADDRESS")
         kwargs = {"address": address} if address else {"num_cpus": num_cpus}
@@ -261,13 +267,14 @@ def run_dedup_ray(inputs: list[str], output: str | Path, config: DedupConfig | N
                          out_format=out_format, max_shard_bytes=max_shard_bytes)
     run = DedupRun(out, progress)
 
-    def ray_map(fn, items, workers):  # the local engine's `_map`, on Ray Data
+    def ray_map(fn, items, workers):  # the local engine's `map_tasks`, on Ray Data
         if items and isinstance(items[0], InputTask):
             return _map_tasks(items, fn)
         return [fn(x) for x in items]
 
     steps = [
-        ("lines", lambda: phases.lines_phase(ctx, tasks, 1) if config.line_min_docs > 0 else {"skipped": True}),
+        ("lines", lambda: phases.lines_phase(ctx, tasks, 1, map_tasks) if config.line_min_docs > 0
+         else {"skipped": True}),
         ("scan", lambda: phases.per_task(ctx, tasks, 0, "scan", ray_map)),
         ("index", lambda: phases.index_phase(ctx, tasks)),
         ("buckets", lambda: phases.per_task(ctx, tasks, 0, "buckets", ray_map)),

@@ -46,6 +46,25 @@ def input_format(path: str | Path) -> str:
     raise ValueError(f"{path}: unknown input format (expected one of {JSONL_SUFFIXES + PARQUET_SUFFIXES})")
 
 
+def repeated_inputs(paths: list[str | Path]) -> list[str]:
+    """The paths that name a file named before (as resolved: `a.jsonl`, `./a.jsonl`, a link to it)."""
+    seen: set[Path] = set()
+    repeated = []
+    for p in paths:
+        r = Path(p).resolve()
+        if r in seen:
+            repeated.append(str(p))
+        seen.add(r)
+    return repeated
+
+
+def check_distinct_inputs(paths: list[str | Path]) -> None:
+    """Refuse an input list that names one file twice: its records would be processed (and written) twice."""
+    repeated = repeated_inputs(paths)
+    if repeated:
+        raise ValueError(f"input {repeated[0]} is listed more than once; give each file once")
+
+
 def open_binary(path: str | Path) -> IO[bytes]:
     """Open a possibly compressed file for binary reading (.gz, .zst/.zstd, else plain)."""
     name = str(path).lower()

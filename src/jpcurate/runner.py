@@ -20,19 +20,19 @@ complete, so a resumed run writes exactly the files of an uninterrupted one. Eng
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
 import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from jpcurate.pipeline import Pipeline, run_pipeline
-from jpcurate.readers import LineCounter, input_format, read_documents
+from jpcurate.readers import LineCounter, check_distinct_inputs, input_format, read_documents
 from jpcurate.stats import Stats
+from jpcurate.workers import WORKER_DIED, stop_workers, worker_pool
 from jpcurate.writers import ShardWriter, remove_parts
 
 OUTPUTS = ("kept", "rejected", "quarantine")
@@ -59,6 +59,7 @@ class ShardTask:
 
 
 def shard_tasks(inputs: list[str | Path]) -> list[ShardTask]:
+    check_distinct_inputs(inputs)
     tasks = []
     for i, p in enumerate(inputs):
         input_format(p)  # fail early on an unknown format, naming the file
@@ -192,24 +193,22 @@ def run_local(pipeline: Pipeline, inputs: list[str | Path], opts: RunOptions) ->
         for n, (t, s) in enumerate(results, 1):
             done_bytes += s.bytes_in
             _progress(opts, n, len(todo), t, s, done_bytes, t0)
-    else:  # an executor, not mp.Pool: a worker that dies (OOM killer) breaks the run instead of hanging it
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
-                                 initargs=(pipeline,)) as ex:
-            futures = [ex.submit(_worker, (t, opts)) for t in todo]
-            try:
-                for n, fut in enumerate(as_completed(futures), 1):
-                    t, s = fut.result()
-                    done_bytes += s.bytes_in
-                    _progress(opts, n, len(todo), t, s, done_bytes, t0)
-            except BrokenProcessPool as e:
-                raise BrokenProcessPool(WORKER_DIED) from e
-            finally:
-                ex.shutdown(wait=True, cancel_futures=True)
+    else:  # workers die with this process (kill -9) and leave Ctrl-C to it (jpcurate.workers)
+        ex = worker_pool(workers, initializer=_init_worker, initargs=(pipeline,))
+        futures = [ex.submit(_worker, (t, opts)) for t in todo]
+        try:
+            for n, fut in enumerate(as_completed(futures), 1):
+                t, s = fut.result()
+                done_bytes += s.bytes_in
+                _progress(opts, n, len(todo), t, s, done_bytes, t0)
+        except BrokenProcessPool as e:
+            raise BrokenProcessPool(WORKER_DIED) from e
+        except KeyboardInterrupt:
+            stop_workers(ex)
+            raise
+        finally:
+            ex.shutdown(wait=True, cancel_futures=True)
     return finish_run(opts, tasks)
-
-
-WORKER_DIED = ("a worker process died (killed, or out of memory); finished work is kept: run the same command "
-               "again to resume")
 
 
 def _progress(opts: RunOptions, n: int, total: int, t: ShardTask, s: Stats, done_bytes: int, t0: float) -> None:

@@ -9,6 +9,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
+import sys
+from pathlib import Path
+
+from jpcurate.readers import JSONL_SUFFIXES, PARQUET_SUFFIXES, input_format, repeated_inputs
+from jpcurate.runner import RunOptions
 
 ENGINES: dict[str, str] = {
     "local": "jpcurate.runner:run_local",
@@ -41,11 +47,8 @@ def add_run_options(p: argparse.ArgumentParser, *, need_input: bool = True) -> N
 
 def expand_inputs(paths: list[str], output: str | None = None) -> list[str]:
     """The input files named, or found (sorted, recursively) under the directories named. Files under `output`
-    are left out, so `--input d --output d/out` does not read its own output back on a rerun."""
-    from pathlib import Path
-
-    from jpcurate.readers import JSONL_SUFFIXES, PARQUET_SUFFIXES, input_format
-
+    are left out, so `--input d --output d/out` does not read its own output back on a rerun. A file named twice
+    (`a.jsonl a.jsonl`, or a file and its directory) is read once, with one line on stderr saying so."""
     own = Path(output).resolve() if output else None
     out: list[str] = []
     for p in paths:
@@ -64,12 +67,16 @@ def expand_inputs(paths: list[str], output: str | None = None) -> list[str]:
             out.append(p)
     if not out:
         raise SystemExit(f"no input files found in {paths}")
+    repeated = repeated_inputs(out)
+    if repeated:
+        print(f"jpcurate: input {repeated[0]} given more than once" + (f" (and {len(repeated) - 1} more)"
+              if len(repeated) > 1 else "") + ": each file is read once", file=sys.stderr)
+        seen: set[Path] = set()
+        out = [p for p in out if not (Path(p).resolve() in seen or seen.add(Path(p).resolve()))]
     return out
 
 
-def options_from_args(args: argparse.Namespace):
-    from jpcurate.runner import RunOptions
-
+def options_from_args(args: argparse.Namespace) -> RunOptions:
     if int(args.max_shard_mb * 1e6) < 1:
         raise SystemExit(f"--max-shard-mb must be positive, got {args.max_shard_mb}")
     return RunOptions(output=args.output, text_field=args.text_field, id_field=args.id_field, workers=args.workers,
@@ -79,13 +86,9 @@ def options_from_args(args: argparse.Namespace):
 
 def execute(pipeline, args: argparse.Namespace) -> int:
     """Run `pipeline` with the chosen engine and print the summary line; exit code 0 when the identity holds."""
-    if any(getattr(s, "corpus_level", False) for s in pipeline):  # dedup steps: filter, then deduplicate
-        from jpcurate.dedup.steps import execute_with_dedup
-
-        return execute_with_dedup(pipeline, args)
+    if any(getattr(s, "corpus_level", False) for s in pipeline):
+        raise SystemExit("dedup steps run through `jpcurate run --config` (commands/run.py)")
     if getattr(args, "address", None):
-        import os
-
         os.environ["RAY_ADDRESS"] = args.address
     stats = get_engine(args.engine)(pipeline, expand_inputs(args.input, args.output), options_from_args(args))
     d = stats.to_dict()["documents"]

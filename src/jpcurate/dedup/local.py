@@ -21,7 +21,6 @@ per-task phases skips finished tasks):
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
 import os
 import resource
 import sys
@@ -35,6 +34,7 @@ import pyarrow.parquet as pq
 from jpcurate.dedup import phases
 from jpcurate.dedup.stages import DedupConfig
 from jpcurate.dedup.tasks import InputTask, plan_tasks
+from jpcurate.workers import map_tasks
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -42,22 +42,6 @@ def _atomic_write(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_bytes(data)
     os.replace(tmp, path)
-
-
-def _map(fn, items: list, workers: int) -> list:
-    if workers <= 1 or len(items) <= 1:
-        return [fn(x) for x in items]
-    from concurrent.futures import ProcessPoolExecutor
-    from concurrent.futures.process import BrokenProcessPool
-
-    from jpcurate.runner import WORKER_DIED
-
-    # an executor, not mp.Pool: a worker that dies (OOM killer) breaks the run instead of hanging it
-    with ProcessPoolExecutor(min(workers, len(items)), mp_context=mp.get_context("spawn")) as ex:
-        try:
-            return list(ex.map(fn, items))
-        except BrokenProcessPool as e:
-            raise BrokenProcessPool(WORKER_DIED) from e
 
 
 def _reset_peak_rss() -> None:
@@ -140,14 +124,15 @@ def run_dedup(inputs: list[str], output: str | Path, config: DedupConfig | None 
                          out_format=out_format, max_shard_bytes=max_shard_bytes, progress=progress)
     run = DedupRun(out, progress)
     steps = [
-        ("lines", lambda: phases.lines_phase(ctx, tasks, workers) if config.line_min_docs > 0 else {"skipped": True}),
-        ("scan", lambda: phases.per_task(ctx, tasks, workers, "scan", _map)),
+        ("lines", lambda: phases.lines_phase(ctx, tasks, workers, map_tasks) if config.line_min_docs > 0
+         else {"skipped": True}),
+        ("scan", lambda: phases.per_task(ctx, tasks, workers, "scan", map_tasks)),
         ("index", lambda: phases.index_phase(ctx, tasks)),
-        ("buckets", lambda: phases.per_task(ctx, tasks, workers, "buckets", _map)),
-        ("candidates", lambda: phases.candidates_phase(ctx, workers, _map)),
-        ("verify", lambda: phases.verify_phase(ctx, tasks, workers, _map)),
+        ("buckets", lambda: phases.per_task(ctx, tasks, workers, "buckets", map_tasks)),
+        ("candidates", lambda: phases.candidates_phase(ctx, workers, map_tasks)),
+        ("verify", lambda: phases.verify_phase(ctx, tasks, workers, map_tasks)),
         ("components", lambda: phases.components_phase(ctx)),
-        ("write", lambda: phases.per_task(ctx, tasks, workers, "write", _map)),
+        ("write", lambda: phases.per_task(ctx, tasks, workers, "write", map_tasks)),
     ]
     for name, fn in steps:
         run.phase(name, fn)

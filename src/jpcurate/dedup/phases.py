@@ -114,11 +114,9 @@ def _count_partition(ctx: Context, p: int) -> np.ndarray:
     return frequent_keys(np.concatenate(keys) if keys else np.zeros(0, np.uint64), ctx.config.line_min_docs)
 
 
-def lines_phase(ctx: Context, tasks: list[InputTask], workers: int) -> dict:
-    from jpcurate.dedup.local import _map
-
-    per_task(ctx, tasks, workers, "lines", _map)
-    freq = _map(partial(_count_partition, ctx), list(range(ctx.config.partitions)), workers)
+def lines_phase(ctx: Context, tasks: list[InputTask], workers: int, map_fn) -> dict:
+    per_task(ctx, tasks, workers, "lines", map_fn)
+    freq = map_fn(partial(_count_partition, ctx), list(range(ctx.config.partitions)), workers)
     frequent = np.sort(np.concatenate(freq)) if freq else np.zeros(0, np.uint64)
     _save_npy(ctx.work / "frequent_lines.npy", frequent)
     return {"frequent_lines": int(len(frequent))}

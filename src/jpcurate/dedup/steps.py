@@ -11,14 +11,10 @@
     ngram = 5
 
 `jpcurate run --config` runs the per-document steps first (output in ``<output>/filtered/``), then one dedup run over
-the kept records into ``<output>/`` with the options of all dedup steps combined.
+the kept records into ``<output>/`` with the options of all dedup steps combined (`jpcurate.commands.run`).
 """
 
 from __future__ import annotations
-
-import argparse
-import json
-from pathlib import Path
 
 from jpcurate.pipeline import Step
 
@@ -67,38 +63,3 @@ def split_pipeline(pipeline) -> tuple[list, list[CorpusStep]]:
     if any(not getattr(s, "corpus_level", False) for s in list(pipeline)[first:]):
         raise ValueError("dedup steps must come after every per-document step")
     return doc_steps, corpus
-
-
-def execute_with_dedup(pipeline, args: argparse.Namespace) -> int:
-    """`jpcurate run` for a pipeline holding dedup steps: filter, then deduplicate the kept records."""
-    from jpcurate.commands.common import execute, expand_inputs
-    from jpcurate.dedup.stages import DedupConfig
-    from jpcurate.pipeline import Pipeline
-
-    doc_steps, corpus = split_pipeline(pipeline)
-    inputs = expand_inputs(args.input, args.output)
-    out = Path(args.output)
-    if doc_steps:
-        filt = argparse.Namespace(**{**vars(args), "output": str(out / "filtered")})
-        rc = execute(Pipeline(doc_steps, name=getattr(pipeline, "name", "custom")), filt)
-        if rc:
-            return rc
-        inputs = sorted(str(p) for p in (out / "filtered" / "kept").glob("*") if p.is_file())
-    opts: dict = {"near": False}
-    for step in corpus:
-        o = step.options()
-        opts.update({k: v for k, v in o.items() if k != "near"})
-        opts["near"] = opts["near"] or o.get("near", False)
-    cfg = DedupConfig(**opts)
-    kw = dict(text_field=args.text_field, id_field=args.id_field, out_format=args.format,
-              max_shard_bytes=int(args.max_shard_mb * 1e6), progress=not args.quiet)  # as for the filtered parts
-    if args.engine == "ray":
-        from jpcurate.ray_engine import run_dedup_ray
-
-        stats = run_dedup_ray(inputs, out, cfg, address=getattr(args, "address", None), **kw)
-    else:
-        from jpcurate.dedup.local import run_dedup
-
-        stats = run_dedup(inputs, out, cfg, workers=args.workers, **kw)
-    print(json.dumps({"output": str(out), **stats["documents"], "removed": stats["reasons"]}, ensure_ascii=False))
-    return 0 if stats["documents"]["identity_holds"] else 1

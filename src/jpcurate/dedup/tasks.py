@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from jpcurate.document import Document, Malformed
-from jpcurate.readers import input_format, parse_line, read_documents
+from jpcurate.readers import check_distinct_inputs, input_format, parse_line, read_documents
 
 DEFAULT_SPLIT_BYTES = 64 << 20
 _READ = 1 << 20
@@ -86,6 +86,7 @@ def cut_points(path: str, split_bytes: int) -> list[tuple[int, int]]:
 
 def plan_tasks(inputs: list[str], split_bytes: int = DEFAULT_SPLIT_BYTES, line_counter=None) -> list[InputTask]:
     """Tasks for `inputs` in order. `line_counter(ranges) -> counts` may count newlines in parallel (Ray)."""
+    check_distinct_inputs(inputs)
     tasks: list[InputTask] = []
     for path in inputs:
         path = str(path)
