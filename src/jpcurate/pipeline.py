@@ -169,7 +169,7 @@ def _account(docs: list[Document], sizes: list[int], stats: Stats) -> tuple[list
             stats.bytes_kept += sizes[i]
         else:
             rejected.append(d)
-            stats.add_rejection(d.reason, d.id, d.detail)
+            stats.add_rejection(d.reason, d.id, d.detail, sizes[i])
     for k, vs in by_name.items():
         if k.startswith("n_"):
             ints = [v for v in vs if type(v) is int]
@@ -183,3 +183,20 @@ def _account(docs: list[Document], sizes: list[int], stats: Stats) -> tuple[list
     stats.kept += len(kept)
     stats.rejected += len(rejected)
     return kept, rejected, stats
+
+
+def value_thresholds(steps: Sequence[StepLike]) -> dict[str, dict[str, float]]:
+    """The bounds of the measured values, for the report's plots: {value name: {"lo": x, "hi": y}}. A rule's value
+    carries its step's name and `lo`/`hi`; a step with a `limit()` (the naturalness filter) bounds `ppl` from above."""
+    out: dict[str, dict[str, float]] = {}
+    for s in steps:
+        bounds = {k: float(v) for k in ("lo", "hi") if type(v := getattr(s, k, None)) in (int, float)}
+        if bounds:
+            out[s.name] = bounds
+        limit = getattr(s, "limit", None)
+        if callable(limit):
+            try:
+                out["ppl"] = {"hi": float(limit())}
+            except Exception:  # noqa: BLE001 - a model that cannot load: the plot goes without the line
+                pass
+    return out

@@ -27,11 +27,12 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from jpcurate.dedup import phases
+from jpcurate.dedup import phases, summary
 from jpcurate.dedup.local import DedupRun, _check_run_config
 from jpcurate.dedup.lsh import bucket_pairs, unique_pairs
 from jpcurate.dedup.stages import DedupConfig, partition_of
 from jpcurate.dedup.tasks import InputTask, count_newlines, plan_tasks
+from jpcurate.pipeline import value_thresholds
 from jpcurate.workers import map_tasks
 
 SPLIT_BYTES = 64 << 20  # JSONL files larger than this are read as several byte-range tasks
@@ -212,7 +213,7 @@ def run_ray(pipeline, inputs: list[str | Path], opts):
 
         ray.data.from_items([{"i": t.index} for t in whole], override_num_blocks=len(whole)).map_batches(
             shard, batch_size=1, batch_format="pyarrow").materialize()
-    return runner.finish_run(opts, shards)
+    return runner.finish_run(opts, shards, value_thresholds(pipeline))
 
 
 def _is_plain_jsonl(path: str) -> bool:
@@ -249,13 +250,14 @@ def _candidates_on_ray(ctx: phases.Context, tasks: list[InputTask]) -> dict:
     p = np.stack([np.concatenate([t["a"].to_numpy() for t in tables]),
                   np.concatenate([t["b"].to_numpy() for t in tables])], axis=1) if tables else np.zeros((0, 2))
     pairs_all = unique_pairs(p.astype(np.int64))
-    phases._save_npy(ctx.work / "candidates" / "p0000.npy", pairs_all)
+    phases.save_npy(ctx.work / "candidates" / "p0000.npy", pairs_all)
     return {"pairs_before_merge": int(len(pairs_all)), "shuffle_partitions": parts}
 
 
 def run_dedup_ray(inputs: list[str], output: str | Path, config: DedupConfig | None = None, *,
                   address: str | None = None, text_field: str = "text", id_field: str = "id",
-                  out_format: str = "jsonl", max_shard_bytes: int = 256 << 20, progress: bool = True) -> dict:
+                  out_format: str = "jsonl", max_shard_bytes: int = 256 << 20, progress: bool = True,
+                  plots: bool = False) -> dict:
     """`jpcurate.dedup.local.run_dedup` on Ray Data; identical outputs."""
     init_ray(address)
     config = config or DedupConfig()
@@ -285,7 +287,7 @@ def run_dedup_ray(inputs: list[str], output: str | Path, config: DedupConfig | N
     ]
     for name, fn in steps:
         run.phase(name, fn)
-    return phases.finish(ctx, tasks, run.report)
+    return summary.finish(ctx, tasks, run.report, plots)
 
 
 __all__ = ["init_ray", "run_dedup_ray", "run_ray"]

@@ -29,8 +29,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from jpcurate.pipeline import Pipeline, run_pipeline
+from jpcurate.pipeline import Pipeline, run_pipeline, value_thresholds
 from jpcurate.readers import LineCounter, check_distinct_inputs, input_format, read_documents
+from jpcurate.report import write_report
 from jpcurate.stats import Stats
 from jpcurate.workers import WORKER_DIED, stop_workers, worker_pool
 from jpcurate.writers import ShardWriter, remove_parts
@@ -49,6 +50,7 @@ class RunOptions:
     batch_size: int = 512
     write_rejected: bool = True
     progress: bool = True
+    plots: bool = False  # draw report.md's PNG plots (matplotlib) at the end
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,7 @@ def shard_tasks(inputs: list[str | Path]) -> list[ShardTask]:
 
 def _run_config(pipeline: Pipeline, tasks: list[ShardTask], opts: RunOptions) -> dict[str, Any]:
     o = asdict(opts)
-    for k in ("output", "workers", "progress"):  # these may change between a run and its resume
+    for k in ("output", "workers", "progress", "plots"):  # these may change between a run and its resume
         o.pop(k)
     return {"pipeline": getattr(pipeline, "name", "custom"), "steps": [repr(s) for s in pipeline],
             "inputs": [t.path for t in tasks], "options": o}
@@ -208,7 +210,7 @@ def run_local(pipeline: Pipeline, inputs: list[str | Path], opts: RunOptions) ->
             raise
         finally:
             ex.shutdown(wait=True, cancel_futures=True)
-    return finish_run(opts, tasks)
+    return finish_run(opts, tasks, value_thresholds(pipeline))
 
 
 def _progress(opts: RunOptions, n: int, total: int, t: ShardTask, s: Stats, done_bytes: int, t0: float) -> None:
@@ -220,10 +222,9 @@ def _progress(opts: RunOptions, n: int, total: int, t: ShardTask, s: Stats, done
           file=sys.stderr, flush=True)
 
 
-def finish_run(opts: RunOptions, tasks: list[ShardTask]) -> Stats:
-    """Merge the per-shard stats in shard order, check the identity, write stats.json and report.md."""
-    from jpcurate.report import render_report
-
+def finish_run(opts: RunOptions, tasks: list[ShardTask], thresholds: dict | None = None) -> Stats:
+    """Merge the per-shard stats in shard order, check the identity, write stats.json and report.md (`thresholds`:
+    the bounds of the measured values, `pipeline.value_thresholds`, drawn in the plots)."""
     total = Stats()
     for t in tasks:
         total.merge(Stats.from_dict(json.loads(shard_done_path(opts, t).read_text(encoding="utf-8"))))
@@ -231,6 +232,7 @@ def finish_run(opts: RunOptions, tasks: list[ShardTask]) -> Stats:
     out = Path(opts.output)
     d = total.to_dict()
     d["shards"] = len(tasks)
+    d["thresholds"] = thresholds or {}
     _atomic_write(out / "stats.json", json.dumps(d, ensure_ascii=False, indent=1))
-    _atomic_write(out / "report.md", render_report(d))
+    write_report(out, d, plots=opts.plots)
     return total

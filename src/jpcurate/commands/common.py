@@ -41,6 +41,7 @@ def add_run_options(p: argparse.ArgumentParser, *, need_input: bool = True) -> N
     p.add_argument("--max-shard-mb", type=float, default=256.0, help="size limit of one output part, MB")
     p.add_argument("--no-rejected", action="store_true", help="count rejected records but do not write them")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--plots", action="store_true", help="draw report.md's PNG plots (needs matplotlib)")
     p.add_argument("--engine", default="local", choices=sorted(ENGINES), help="execution engine (default local)")
     p.add_argument("--address", default=None, help="Ray cluster address for --engine ray (auto, host:6379)")
 
@@ -81,7 +82,7 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
         raise SystemExit(f"--max-shard-mb must be positive, got {args.max_shard_mb}")
     return RunOptions(output=args.output, text_field=args.text_field, id_field=args.id_field, workers=args.workers,
                       out_format=args.format, max_shard_bytes=int(args.max_shard_mb * 1e6),
-                      write_rejected=not args.no_rejected, progress=not args.quiet)
+                      write_rejected=not args.no_rejected, progress=not args.quiet, plots=args.plots)
 
 
 def execute(pipeline, args: argparse.Namespace) -> int:

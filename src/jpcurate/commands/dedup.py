@@ -30,6 +30,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--engine", default="local", choices=["local", "ray"])
     p.add_argument("--address", default=None, help="Ray cluster address (auto, host:6379, ray://host:10001)")
     p.add_argument("--quiet", action="store_true")
+    p.add_argument("--plots", action="store_true", help="draw report.md's PNG plots (needs matplotlib)")
     p.set_defaults(func=main)
 
 
@@ -50,7 +51,8 @@ def main(args: argparse.Namespace) -> int:
         config = config_from_args(args)
     except ValueError as e:  # an out-of-range option: the message names it
         raise SystemExit(f"jpcurate dedup: {e}") from None
-    kw = dict(text_field=args.text_field, id_field=args.id_field, out_format=args.format, progress=not args.quiet)
+    kw = dict(text_field=args.text_field, id_field=args.id_field, out_format=args.format, progress=not args.quiet,
+              plots=args.plots)
     if args.engine == "ray":
         from jpcurate.ray_engine import run_dedup_ray
 

@@ -56,7 +56,8 @@ def execute_with_dedup(pipeline, args: argparse.Namespace) -> int:
         opts["near"] = opts["near"] or o.get("near", False)
     cfg = DedupConfig(**opts)
     kw = dict(text_field=args.text_field, id_field=args.id_field, out_format=args.format,
-              max_shard_bytes=int(args.max_shard_mb * 1e6), progress=not args.quiet)  # as for the filtered parts
+              max_shard_bytes=int(args.max_shard_mb * 1e6), progress=not args.quiet,
+              plots=args.plots)  # as for the filtered parts
     if args.engine == "ray":
         from jpcurate.ray_engine import run_dedup_ray  # start-up: the CLI imports every command module
 

@@ -31,7 +31,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from jpcurate.dedup import phases
+from jpcurate.dedup import phases, summary
 from jpcurate.dedup.stages import DedupConfig
 from jpcurate.dedup.tasks import InputTask, plan_tasks
 from jpcurate.workers import map_tasks
@@ -111,8 +111,10 @@ def _check_run_config(out: Path, record: dict) -> None:
 
 def run_dedup(inputs: list[str], output: str | Path, config: DedupConfig | None = None, *, workers: int = 1,
               text_field: str = "text", id_field: str = "id", out_format: str = "jsonl",
-              max_shard_bytes: int = 256 << 20, progress: bool = True, stop_after: str | None = None) -> dict:
-    """Deduplicate `inputs` into `output`; returns the stats dict also written to ``output/stats.json``.
+              max_shard_bytes: int = 256 << 20, progress: bool = True, stop_after: str | None = None,
+              plots: bool = False) -> dict:
+    """Deduplicate `inputs` into `output`; returns the stats dict also written to ``output/stats.json`` (and
+    ``output/report.md``, with PNG plots when `plots`).
 
     `stop_after` (tests) ends the run after the named phase, as a kill would."""
     config = config or DedupConfig()
@@ -138,7 +140,7 @@ def run_dedup(inputs: list[str], output: str | Path, config: DedupConfig | None 
         run.phase(name, fn)
         if stop_after == name:
             return {}
-    return phases.finish(ctx, tasks, run.report)
+    return summary.finish(ctx, tasks, run.report, plots)
 
 
 def read_clusters(output: str | Path) -> pa.Table:
