@@ -104,14 +104,16 @@ def nfkc(text: str) -> str:
         return text
     if worst == UNSAFE:
         return unicodedata.normalize("NFKC", text)
-    if worst == CHANGE1:  # every change is one character for one: replace in the code point array
-        return _MAP1[cps].tobytes().decode("utf-32-le", "surrogatepass")  # all below _LIMIT (else UNSAFE)
+    mapped = _MAP1[cps].tobytes().decode("utf-32-le", "surrogatepass")  # all below _LIMIT (else UNSAFE)
+    if worst == CHANGE1:  # every change is one character for one: that is all
+        return mapped
+    # one-for-one changes done in the array; only the expansions (… -> ..., ㈱ -> (株)) are spliced in Python
     parts, prev, table = [], 0, _TABLE
-    for i in np.flatnonzero(flags).tolist():
-        parts.append(text[prev:i])
+    for i in np.flatnonzero(flags == CHANGE).tolist():
+        parts.append(mapped[prev:i])
         parts.append(table[ord(text[i])])
         prev = i + 1
-    parts.append(text[prev:])
+    parts.append(mapped[prev:])
     return "".join(parts)
 
 

@@ -12,7 +12,7 @@ third pass over the block (measured: 35 -> 50 MB/s per core without it). After t
 already uniformly spread, so a shift adds no min-wise independence; the Jaccard-bound test checks the estimates.
 
 Speed: the (K permutations, C shingles) product block is evaluated in uint32 over a batch of documents at once and
-reduced per document with ``np.minimum.reduceat`` along the contiguous axis; C (~8k) keeps the block in L2 cache.
+reduced per document with ``np.minimum.reduceat`` along the contiguous axis; C (4k) keeps the block in L2 cache.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import numpy as np
 from jpcurate.dedup.shingles import shingle_hashes
 
 EMPTY = np.uint32(0xFFFFFFFF)  # the value of every row of a document with no shingles (datasketch's empty sentinel)
-_BLOCK = 8192
+_BLOCK = 4096  # (K=128, 4096) uint32 = 2 MB: the block stays in L2 (measured ~1.2x faster than 8192)
 
 
 def fmix32(h: np.ndarray) -> np.ndarray:
