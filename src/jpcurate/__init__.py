@@ -6,14 +6,14 @@ Never imports torch: it runs on CPU-only data-processing nodes.
     kept, rejected, stats = run_pipeline(build_preset("ja-web"), read_documents("web.jsonl"))
 """
 
-from jpcurate.charclass import script_ratios
 from jpcurate.document import Document, Malformed
+from jpcurate.engines.local import RunOptions, run_local
+from jpcurate.io.readers import read_documents
+from jpcurate.io.writers import ShardWriter
 from jpcurate.pipeline import Pipeline, Step, run_pipeline
 from jpcurate.presets import PRESETS, build_preset
-from jpcurate.readers import read_documents
-from jpcurate.runner import RunOptions, run_local
 from jpcurate.stats import Stats
-from jpcurate.writers import ShardWriter
+from jpcurate.text.charclass import script_ratios
 
 __version__ = "0.1.0"
 

@@ -15,6 +15,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 EXAMPLES_PER_REASON = 3
 
 
@@ -108,7 +110,6 @@ class Stats:
 
     def add_values(self, name: str, values: list[float]) -> None:
         """`add_value` for many values at once (vectorised binning; same bins)."""
-        import numpy as np
 
         a = np.asarray(values, dtype=np.float64)
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -8,10 +8,10 @@ import unicodedata
 
 import pytest
 
-from jpcurate import nfkc as nfkc_module
 from jpcurate.document import Document
-from jpcurate.readers import parse_line
-from jpcurate.writers import encode_line
+from jpcurate.io.readers import parse_line
+from jpcurate.io.writers import encode_line
+from jpcurate.text import nfkc as nfkc_module
 
 
 def _parse(line: bytes):
@@ -58,7 +58,7 @@ def test_encode_line_round_trips_and_falls_back():
 
 def test_nfkc_table_from_cache_equals_built(tmp_path, monkeypatch):
     text = "ＡＢＣ１２３　ｶﾀｶﾅ①㈱ﾊﾞ日本語。"
-    code = ("import sys, unicodedata; from jpcurate.nfkc import nfkc; t = sys.argv[1]; "
+    code = ("import sys, unicodedata; from jpcurate.text.nfkc import nfkc; t = sys.argv[1]; "
             "assert nfkc(t) == unicodedata.normalize('NFKC', t); print(nfkc(t))")
     env = {"JPCURATE_CACHE_DIR": str(tmp_path), "PYTHONPATH": ":".join(sys.path)}
     first = subprocess.run([sys.executable, "-c", code, text], env=env, capture_output=True, text=True, check=True)

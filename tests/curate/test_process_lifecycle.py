@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from jpcurate.dedup.tasks import plan_tasks
+from jpcurate.engines.local import RunOptions, run_local
 from jpcurate.presets import build_preset
-from jpcurate.runner import RunOptions, run_local
 
 ROOT = Path(__file__).resolve().parents[2]
 linux_only = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")

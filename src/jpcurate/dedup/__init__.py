@@ -7,7 +7,7 @@ Modules: `normalize` (text form and exact hash), `shingles` (n-gram hashes), `mi
 export), `lsh` (bands, buckets, candidate pairs), `verify` (exact Jaccard), `components` (union-find, keep policy),
 `lines` (repeated lines), `tasks` (byte-range input tasks), `stages` (per-batch work shared by the engines),
 `phases` + `local` (the resumable local engine), `steps` (pipeline.toml steps). The command `jpcurate dedup` is
-`jpcurate.commands.dedup`, the Ray engine `jpcurate.ray_engine`.
+`jpcurate.cli.dedup`, the Ray engine `jpcurate.engines.ray`.
 """
 
 from jpcurate.dedup.local import run_dedup

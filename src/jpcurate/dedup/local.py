@@ -34,7 +34,7 @@ import pyarrow.parquet as pq
 from jpcurate.dedup import phases, summary
 from jpcurate.dedup.stages import DedupConfig
 from jpcurate.dedup.tasks import InputTask, plan_tasks
-from jpcurate.workers import map_tasks
+from jpcurate.engines.workers import map_tasks
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -100,7 +100,7 @@ class DedupRun:
             print(f"dedup: phase {name} done in {info['seconds']:.1f}s", file=sys.stderr, flush=True)
 
 
-def _check_run_config(out: Path, record: dict) -> None:
+def check_run_config(out: Path, record: dict) -> None:
     path = out / "_dedup" / "run.json"
     if path.exists():
         if json.loads(path.read_text()) != record:
@@ -120,7 +120,7 @@ def run_dedup(inputs: list[str], output: str | Path, config: DedupConfig | None 
     config = config or DedupConfig()
     out = Path(output)
     tasks = plan_tasks([str(p) for p in inputs], config.split_bytes)
-    _check_run_config(out, {"inputs": [str(p) for p in inputs], "config": config.to_dict(), "text_field": text_field,
+    check_run_config(out, {"inputs": [str(p) for p in inputs], "config": config.to_dict(), "text_field": text_field,
                             "id_field": id_field, "format": out_format, "max_shard_bytes": max_shard_bytes})
     ctx = phases.Context(out=str(out), config=config, text_field=text_field, id_field=id_field,
                          out_format=out_format, max_shard_bytes=max_shard_bytes, progress=progress)

@@ -5,7 +5,7 @@ kana fold to one form), lower case, every run of whitespace (`str.isspace`) coll
 The same normalised text feeds the shingles of the near-duplicate stage, so an edit that only toggles
 full-width letters or adds a blank line changes neither hash.
 
-Speed: `normalize_batch` takes NFKC from `jpcurate.nfkc.nfkc_batch` (one numpy table pass over the whole batch, a
+Speed: `normalize_batch` takes NFKC from `jpcurate.text.nfkc.nfkc_batch` (one numpy table pass over the whole batch, a
 per-character mapping where NFKC is one; `unicodedata` only for texts with combining sequences), about 5x
 `unicodedata.normalize` on Japanese text with its ellipses and full-width signs.
 """
@@ -17,7 +17,7 @@ import unicodedata
 
 import numpy as np
 
-from jpcurate.nfkc import nfkc_batch
+from jpcurate.text.nfkc import nfkc_batch
 
 
 def normalize_for_dedup(text: str) -> str:

@@ -23,8 +23,8 @@ from jpcurate.dedup.stages import META_SCHEMA, DedupConfig, bucket_rows, clean_d
 from jpcurate.dedup.tasks import InputTask, read_task, task_lines
 from jpcurate.dedup.verify import SetStore, shingle_sets, verify_blocked
 from jpcurate.document import Document, Malformed
-from jpcurate.readers import input_format, parse_line
-from jpcurate.writers import ShardWriter, remove_parts
+from jpcurate.io.readers import input_format, parse_line
+from jpcurate.io.writers import ShardWriter, remove_parts
 
 BATCH = 1024
 EXACT, NEAR = "exact_duplicate", "near_duplicate"

@@ -1,0 +1,86 @@
+"""Worker processes of the local engines: spawned, dying with their parent, deaf to Ctrl-C.
+
+    with worker_pool(4, initializer=init, initargs=(pipeline,)) as ex:
+        ...
+    results = map_tasks(fn, items, workers=4)       # [fn(x) for x in items], in worker processes when workers > 1
+
+A worker arms a parent-death signal (Linux `prctl(PR_SET_PDEATHSIG, SIGKILL)` through ctypes) before it takes work, so
+that a `kill -9` of the command leaves no worker behind; when the last worker is gone, multiprocessing's resource
+tracker reads the end of its pipe and exits too. Workers ignore SIGINT: Ctrl-C reaches the whole process group, and
+the parent alone answers it (`stop_workers`, then one line saying that a rerun resumes). An executor, not
+`mp.Pool`: a worker that dies (OOM killer) breaks the run with `WORKER_DIED` instead of hanging it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import multiprocessing as mp
+import os
+import signal
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+WORKER_DIED = ("a worker process died (killed, or out of memory); finished work is kept: run the same command "
+               "again to resume")
+
+
+def die_with_parent(parent: int) -> None:
+    """Have the kernel kill this process when its parent dies (Linux); exit now if the parent is already gone."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # no libc prctl (musl builds without it): only the check below
+            pass
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)
+
+
+def _init_worker(parent: int, initializer, initargs: tuple) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent(parent)
+    if initializer is not None:
+        initializer(*initargs)
+
+
+@contextmanager
+def sigint_ignored():
+    """Ignore SIGINT while worker processes start: they inherit the disposition through exec, so a Ctrl-C that comes
+    while a worker is still importing cannot print its traceback (Python keeps an inherited SIG_IGN)."""
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+def worker_pool(workers: int, initializer=None, initargs: tuple = ()) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
+                               initargs=(os.getpid(), initializer, initargs))
+
+
+def stop_workers(ex: ProcessPoolExecutor) -> None:
+    """Kill the pool's workers now and drop the queued work (Ctrl-C: nothing is waited for)."""
+    for p in list((getattr(ex, "_processes", None) or {}).values()):  # the executor has no public handle on them
+        p.kill()
+    ex.shutdown(wait=False, cancel_futures=True)
+
+
+def map_tasks(fn, items: list, workers: int) -> list:
+    """`[fn(x) for x in items]`, in up to `workers` worker processes (in order)."""
+    if workers <= 1 or len(items) <= 1:
+        return [fn(x) for x in items]
+    ex = worker_pool(min(workers, len(items)))
+    try:
+        with sigint_ignored():  # the executor starts its workers on the first submit
+            results = ex.map(fn, items)
+        return list(results)
+    except BrokenProcessPool as e:
+        raise BrokenProcessPool(WORKER_DIED) from e
+    except KeyboardInterrupt:
+        stop_workers(ex)
+        raise
+    finally:
+        ex.shutdown(wait=True, cancel_futures=True)
