@@ -17,7 +17,9 @@ from jpcurate.presets import PRESETS, build_preset
 from jpcurate.report import explain, render_report
 
 ROOT = Path(__file__).resolve().parents[2]
-WEB = ROOT / "data" / "web_ja" / "fineweb2_edu_ja_sample.jsonl"
+DATA = Path(os.environ.get("JPLLM_DATA", ROOT / "data"))  # the isolation run copies the tests elsewhere
+SRC = ROOT / "src"  # this checkout's code when there is one, else the installed jpcurate
+WEB = DATA / "web_ja" / "fineweb2_edu_ja_sample.jsonl"
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
@@ -36,7 +38,10 @@ def test_dedup_and_error_reasons_are_explained():
 
 
 def _env(**extra) -> dict:
-    return {**os.environ, "PYTHONPATH": str(ROOT / "src"), **extra}
+    env = {**os.environ, **extra}
+    if (SRC / "jpcurate").is_dir():
+        env["PYTHONPATH"] = str(SRC)
+    return env
 
 
 def _jpcurate(*args: str, hide_matplotlib: bool = False) -> subprocess.CompletedProcess:
