@@ -260,7 +260,8 @@ def main() -> None:
     print(text)
     results = ROOT / "benchmarks" / "results"
     results.mkdir(parents=True, exist_ok=True)
-    stem = f"dedup-{date.today()}-{args.machine}" + ("" if args.sig_docs else f"-{'-'.join(map(str, args.sizes))}")
+    stem = f"dedup-{date.today()}-{args.machine}" + ("" if args.sig_docs or not args.sizes else
+                                                     f"-{'-'.join(map(str, args.sizes))}")
     (results / f"{stem}.md").write_text(text + "\n", encoding="utf-8")
     (results / f"{stem}.json").write_text(json.dumps({"signatures": sig, "real_end_to_end": real, "end_to_end": [
         {k: v for k, v in r.items()} for r in e2e]}, ensure_ascii=False, indent=1), encoding="utf-8")
