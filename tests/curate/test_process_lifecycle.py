@@ -92,17 +92,19 @@ def test_kill_9_leaves_nothing_running(tmp_path, command):
 
 
 @linux_only
-def test_ctrl_c_says_rerun_resumes_and_rerun_finishes(tmp_path):
+@pytest.mark.parametrize("command", ["filter", "dedup"])
+def test_ctrl_c_says_rerun_resumes_and_rerun_finishes(tmp_path, command):
     inputs = _inputs(tmp_path)
     out = tmp_path / "out"
-    cmd = ["filter", "--preset", "ja-web", "--input", *inputs, "--output", str(out), "--workers", "2", "--quiet"]
+    extra = ["--preset", "ja-web"] if command == "filter" else ["--split-mb", "1"]
+    cmd = [command, *extra, "--input", *inputs, "--output", str(out), "--workers", "2", "--quiet"]
     proc, kids = _start(cmd, want_children=3)
     time.sleep(0.3)
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole process group
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
-    assert "Traceback" not in err and "KeyboardInterrupt" not in err
-    assert err.strip().splitlines() == ["jpcurate filter: interrupted; run the same command again to resume "
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert err.strip().splitlines() == [f"jpcurate {command}: interrupted; run the same command again to resume "
                                         "(finished work is kept)"]
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and any(map(_alive, kids)):

@@ -205,12 +205,15 @@ def run_local(pipeline: Pipeline, inputs: list[str | Path], opts: RunOptions) ->
                 done_bytes += s.bytes_in
                 _progress(opts, n, len(todo), t, s, done_bytes, t0)
         except BrokenProcessPool as e:
+            ex.shutdown(wait=True, cancel_futures=True)
             raise BrokenProcessPool(WORKER_DIED) from e
         except KeyboardInterrupt:
             stop_workers(ex)
             raise
-        finally:
+        except BaseException:
             ex.shutdown(wait=True, cancel_futures=True)
+            raise
+        ex.shutdown(wait=True)
     return finish_run(opts, tasks, value_thresholds(pipeline))
 
 

@@ -62,10 +62,12 @@ def worker_pool(workers: int, initializer=None, initargs: tuple = ()) -> Process
 
 
 def stop_workers(ex: ProcessPoolExecutor) -> None:
-    """Kill the pool's workers now and drop the queued work (Ctrl-C: nothing is waited for)."""
+    """Kill the pool's workers now (Ctrl-C) and wait for the executor to notice; queued work fails with the broken
+    pool. No `cancel_futures` here: the executor's manager thread then fails the pending futures itself, and a
+    cancelled one would make it raise InvalidStateError (CPython 3.11)."""
     for p in list((getattr(ex, "_processes", None) or {}).values()):  # the executor has no public handle on them
         p.kill()
-    ex.shutdown(wait=False, cancel_futures=True)
+    ex.shutdown(wait=True)
 
 
 def map_tasks(fn, items: list, workers: int) -> list:
@@ -75,12 +77,13 @@ def map_tasks(fn, items: list, workers: int) -> list:
     ex = worker_pool(min(workers, len(items)))
     try:
         with sigint_ignored():  # the executor starts its workers on the first submit
-            results = ex.map(fn, items)
-        return list(results)
+            futures = [ex.submit(fn, x) for x in items]  # not ex.map: its iterator cancels futures when interrupted
+        out = [f.result() for f in futures]
     except BrokenProcessPool as e:
+        ex.shutdown(wait=True, cancel_futures=True)
         raise BrokenProcessPool(WORKER_DIED) from e
     except KeyboardInterrupt:
         stop_workers(ex)
         raise
-    finally:
-        ex.shutdown(wait=True, cancel_futures=True)
+    ex.shutdown(wait=True)
+    return out
