@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -149,3 +150,19 @@ def test_library_refuses_an_input_twice(tmp_path):
         run_local(build_preset("ja-web"), [inp, inp], RunOptions(output=tmp_path / "o", progress=False))
     with pytest.raises(ValueError, match="listed more than once"):
         plan_tasks([inp, str(Path(inp).resolve())])
+
+
+def test_cli_does_not_load_pandas_but_a_library_process_may(tmp_path):
+    """pyarrow would import pandas (0.2-0.4 s per process) on its first array; the command line keeps it out."""
+    pytest.importorskip("pandas")
+    (inp,) = _inputs(tmp_path, files=1, copies=1)
+    r = subprocess.run([sys.executable, "-X", "importtime", "-m", "jpcurate", "dedup", "--input", inp, "--output",
+                        str(tmp_path / "out"), "--workers", "1", "--quiet"], env=_env(), capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    loaded = [ln for ln in r.stderr.splitlines() if re.search(r"\|\s+pandas\.", ln)]  # nested names are indented
+    assert loaded == []  # (the refused attempt itself shows as a "pandas" line with no submodules)
+    code = ("import sys; from jpcurate.dedup import run_dedup; run_dedup(sys.argv[1:2], sys.argv[2], progress=False); "
+            "import pandas; print(pandas.__name__)")
+    r = subprocess.run([sys.executable, "-c", code, inp, str(tmp_path / "lib")], env=_env(), capture_output=True,
+                       text=True)
+    assert r.returncode == 0 and r.stdout.strip() == "pandas", r.stderr[-2000:]

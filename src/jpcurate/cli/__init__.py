@@ -13,6 +13,7 @@ import sys
 from concurrent.futures.process import BrokenProcessPool
 
 from jpcurate import __version__
+from jpcurate.engines.workers import without_pandas
 
 COMMANDS = [
     "jpcurate.cli.filter",
@@ -32,12 +33,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def console() -> int:
+    """The `jpcurate` command and `python -m jpcurate`: `main` in a process of its own."""
+    return main(own_process=True)
+
+
+def main(argv: list[str] | None = None, *, own_process: bool = False) -> int:
+    """Run one command. `own_process`: this process exists for the command (the console script), so pyarrow may be
+    kept from loading pandas (`without_pandas`); a caller's process is left as it is."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 0
+    if own_process and getattr(args, "engine", "local") == "local":
+        without_pandas()  # pyarrow would import it for nothing (0.2-0.4 s per process)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:  # Ctrl-C: finished shards/phases are kept, a rerun of the same command resumes
@@ -50,4 +60,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(console())

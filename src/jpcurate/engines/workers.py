@@ -14,6 +14,7 @@ the parent alone answers it (`stop_workers`, then one line saying that a rerun r
 from __future__ import annotations
 
 import ctypes
+import importlib.abc
 import multiprocessing as mp
 import os
 import signal
@@ -25,6 +26,28 @@ from contextlib import contextmanager
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 WORKER_DIED = ("a worker process died (killed, or out of memory); finished work is kept: run the same command "
                "again to resume")
+
+
+NO_PANDAS = "JPCURATE_NO_PANDAS"
+
+
+class _NoPandas(importlib.abc.MetaPathFinder):
+    """An import finder that reports pandas as missing (see `without_pandas`)."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "pandas" or name.startswith("pandas."):
+            raise ModuleNotFoundError(f"No module named {name!r} (not loaded in jpcurate's processes)", name=name)
+        return None
+
+
+def without_pandas() -> None:
+    """pyarrow imports pandas on its first array (0.2-0.4 s of CPU per process) although jpcurate never uses it: have
+    the import fail, so pyarrow's pandas shim records pandas as absent. For processes jpcurate owns (the command line
+    and its workers, which see `JPCURATE_NO_PANDAS=1`), never for a library user's process, and not with Ray (Ray Data
+    uses pandas). A pandas imported earlier is left alone."""
+    if "pandas" not in sys.modules and not any(isinstance(f, _NoPandas) for f in sys.meta_path):
+        sys.meta_path.insert(0, _NoPandas())
+    os.environ[NO_PANDAS] = "1"  # spawned workers inherit it (`_init_worker`)
 
 
 def die_with_parent(parent: int) -> None:
@@ -41,6 +64,8 @@ def die_with_parent(parent: int) -> None:
 def _init_worker(parent: int, initializer, initargs: tuple) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     die_with_parent(parent)
+    if os.environ.get(NO_PANDAS) == "1":
+        without_pandas()
     if initializer is not None:
         initializer(*initargs)
 
