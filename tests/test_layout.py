@@ -159,3 +159,21 @@ def test_layout_folders_hold_their_concepts():
     for folder in ("io", "steps", "presets", "engines", "dedup", "lm", "cli", "text"):
         assert (PKG / folder / "__init__.py").is_file(), folder
     assert inspect.isclass(Step)
+
+
+def test_public_names_stable_and_resolved_lazily():
+    """`jpcurate`'s public names are those it always had; they resolve on first use, so the command line can hold
+    numpy's BLAS to one thread before numpy loads (a subprocess: this one has numpy already)."""
+    import subprocess
+    import sys
+
+    import jpcurate
+
+    assert sorted(jpcurate.__all__) == sorted(["PRESETS", "Document", "Malformed", "Pipeline", "RunOptions",
+                                               "ShardWriter", "Stats", "Step", "__version__", "build_preset",
+                                               "read_documents", "run_local", "run_pipeline", "script_ratios"])
+    assert all(getattr(jpcurate, n) is not None for n in jpcurate.__all__)
+    code = "import sys, jpcurate.cli; print('numpy' in sys.modules)"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                       env={"PYTHONPATH": str(PKG.parent)})
+    assert r.stdout.strip() == "False"
