@@ -95,12 +95,12 @@ def test_kill_9_leaves_nothing_running(tmp_path, command):
 @linux_only
 @pytest.mark.parametrize("command", ["filter", "dedup"])
 def test_ctrl_c_says_rerun_resumes_and_rerun_finishes(tmp_path, command):
-    inputs = _inputs(tmp_path)
+    inputs = _inputs(tmp_path, copies=20)  # ~17 MB: the run is still going when the signal comes
     out = tmp_path / "out"
     extra = ["--preset", "ja-web"] if command == "filter" else ["--split-mb", "1"]
     cmd = [command, *extra, "--input", *inputs, "--output", str(out), "--workers", "2", "--quiet"]
     proc, kids = _start(cmd, want_children=3)
-    time.sleep(0.3)
+    time.sleep(0.1)
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole process group
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
