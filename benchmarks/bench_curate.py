@@ -6,9 +6,10 @@
 Input: the bundled real Japanese text — FineWeb-2 sample (100 web pages), OSCAR (2), JSQuAD Wikipedia paragraphs
 grouped into 400+-character documents, Aozora Bunko excerpts (~2,000 characters). Every configuration runs in
 its own process on one core over texts preloaded in memory (JSON parsing excluded, as in the anchors' harness);
-MB/s per core = UTF-8 megabytes / CPU seconds, median of the repeats. One extra row runs the whole
-`jpcurate filter` command (JSONL in, three outputs, stats.json) for the end-to-end cost (CPU of the child process,
-wall clock shown beside it). Results go to
+MB/s per core = UTF-8 megabytes / CPU seconds, median of the repeats. The end-to-end rows run the whole
+`jpcurate filter --preset ja-web` command (JSONL in, three outputs, stats.json, process start-up) on ~10 MB of
+page-sized documents (<= 3,000 characters; `build_pages`), timed by wall clock, interleaved repeat by repeat with
+HojiChar's filters alone on the same texts (the issue-15 comparison). Results go to
 benchmarks/results/curate-<date>-<machine>[-<tag>].{md,json} (`--tag shared` for a run on a machine other jobs
 share, so that it does not overwrite a quiet run's file). A missing peer venv is reported, not fatal;
 `--only-ours` skips the peers and the end-to-end row (a quick check of our rows).
@@ -51,6 +52,7 @@ def build_input(path: Path) -> None:
 
 def worker(preset: str, mecab: bool, path: str, repeats: int) -> None:
     """Our side, in its own process: run_pipeline over preloaded Documents, batches of 512."""
+    sys.path.insert(0, str(ROOT / "src"))  # this checkout's code, not an installed jpcurate
     from jpcurate import Document, build_preset, run_pipeline
 
     texts = [json.loads(line)["text"] for line in open(path, encoding="utf-8")]
@@ -73,28 +75,66 @@ def run_json(cmd: list[str]) -> dict | str:
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-def end_to_end(path: Path, repeats: int, copies: int = 4) -> dict:
-    """The whole command on `copies` concatenated copies of the input (distinct ids), so that the process start
-    (imports, model and table loading: ~1 s) weighs less."""
-    big = path.parent / "e2e_input.jsonl"
-    with open(big, "w", encoding="utf-8") as f:
-        for c in range(copies):
-            for line in open(path, encoding="utf-8"):
-                rec = json.loads(line)
-                rec["id"] = f"{c}-{rec['id']}"
-                f.write(json.dumps(rec, ensure_ascii=False) + "\n")
-    seconds, wall = [], []
+def build_pages(path: Path, megabytes: float = 10.0, seed: int = 0) -> None:
+    """Page-sized documents (<= 3,000 characters): the bundled web pages and Wikipedia documents cut to 3,000
+    characters, and Aozora Bunko works (../shared/data/aozora_corpus when present, else data/aozora) cut into pieces
+    of 300-3,000 characters; shuffled, up to `megabytes` of JSONL."""
+    import random
+
+    sys.path.insert(0, str(ROOT / "src"))
+    from jpcurate.lm.build_default import wikipedia_documents
+
+    rng = random.Random(seed)
+    data = ROOT / "data"
+    texts = [json.loads(line)["text"][:3000] for line in open(data / "web_ja" / "fineweb2_edu_ja_sample.jsonl",
+                                                               encoding="utf-8")]
+    texts += [t[:3000] for t in wikipedia_documents(data / "jglue" / "jsquad_paragraphs.jsonl")]
+    shared = next((d / "shared" / "data" for d in (ROOT, *ROOT.parents) if (d / "shared" / "data").is_dir()), ROOT)
+    aozora = shared / "aozora_corpus" / "aozora_pd_corpus.jsonl"  # ../shared/data of the checkout
+    for line in open(aozora if aozora.exists() else data / "aozora" / "works.jsonl", encoding="utf-8"):
+        t, i = json.loads(line)["text"], 0
+        while i < len(t):
+            k = rng.randint(300, 3000)
+            texts.append(t[i : i + k])
+            i += k
+    rng.shuffle(texts)
+    size = 0
+    with open(path, "w", encoding="utf-8") as f:
+        for n, t in enumerate(texts):
+            line = json.dumps({"id": f"page-{n}", "text": t}, ensure_ascii=False) + "\n"
+            f.write(line)
+            size += len(line.encode("utf-8"))
+            if size >= megabytes * 1e6:
+                break
+
+
+def end_to_end(pages: Path, repeats: int) -> list[tuple[str, str, dict | str]]:
+    """The whole `jpcurate filter --preset ja-web` command on `pages` (JSONL in, three outputs, stats.json; process
+    start-up included), timed by wall clock, interleaved with HojiChar's filters alone on the same texts (preloaded,
+    CPU time, as in the filters-only rows): each repeat runs ours, then HojiChar."""
+    ours: dict = {"seconds": [], "cpu_seconds": []}
+    hoji: dict | str = {"seconds": []}
     for k in range(repeats):
-        out = path.parent / f"e2e{k}"
+        out = pages.parent / f"e2e{k}"
         c0, t0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
-        subprocess.run([sys.executable, "-m", "jpcurate.cli", "filter", "--preset", "ja-web", "--input", str(big),
-                        "--output", str(out), "--quiet"], check=True, capture_output=True)
+        subprocess.run([sys.executable, "-m", "jpcurate", "filter", "--preset", "ja-web", "--input", str(pages),
+                        "--output", str(out), "--quiet"], check=True, capture_output=True,
+                       env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
         c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        seconds.append(c1.ru_utime + c1.ru_stime - c0.ru_utime - c0.ru_stime)  # CPU of the whole command
-        wall.append(time.perf_counter() - t0)
-    stats = json.loads((path.parent / "e2e0" / "stats.json").read_text())
-    return {"kept": stats["documents"]["kept"], "docs": stats["documents"]["input"],
-            "bytes": stats["bytes"]["input"], "seconds": seconds, "wall_seconds": wall}
+        ours["seconds"].append(time.perf_counter() - t0)  # wall clock of the whole process
+        ours["cpu_seconds"].append(c1.ru_utime + c1.ru_stime - c0.ru_utime - c0.ru_stime)
+        if isinstance(hoji, dict):
+            if not PEERS_PY.exists():
+                hoji = f"peer venv {PEERS_PY.parent.parent} missing: run `make .venv-peers`"
+            else:
+                r = run_json([str(PEERS_PY), str(ROOT / "benchmarks" / "peers_curate.py"), "hojichar", str(pages), "1"])
+                hoji = r if isinstance(r, str) else {**r, "seconds": hoji["seconds"] + r["seconds"]}
+    stats = json.loads((pages.parent / "e2e0" / "stats.json").read_text())
+    ours.update(kept=stats["documents"]["kept"], docs=stats["documents"]["input"], bytes=stats["bytes"]["input"])
+    mb = pages.stat().st_size / 1e6
+    return [("jpcurate", f"ja-web, `jpcurate filter` end to end ({mb:.1f} MB page-sized JSONL, 1 worker, JSON "
+             "in/out, start-up; wall clock)", ours),
+            ("HojiChar", "hojichar filters alone, same pages (preloaded, CPU time)", hoji)]
 
 
 def machine() -> str:
@@ -114,6 +154,7 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--tag", default="", help="suffix of the result file names, e.g. shared or quiet")
     ap.add_argument("--only-ours", action="store_true", help="our preset rows only (no peers, no end-to-end row)")
+    ap.add_argument("--pages-mb", type=float, default=10.0, help="size of the page-sized input of the end-to-end rows")
     ap.add_argument("--worker", nargs=3, metavar=("PRESET", "MECAB", "INPUT"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
@@ -135,24 +176,31 @@ def main() -> int:
                             str(args.repeats)])
         rows.append((system, name, res))
     if not args.only_ours:
-        e2e = end_to_end(inp, args.repeats)
-        e2e_wall = e2e["bytes"] / statistics.median(e2e["wall_seconds"]) / 1e6
-        rows.append(("jpcurate", f"ja-web, `jpcurate filter` end to end on 4x the input (1 worker; JSON in/out, "
-                     f"start-up; wall {e2e_wall:.2f} MB/s)", e2e))
+        pages = tmp / "pages.jsonl"
+        build_pages(pages, args.pages_mb)
+        rows += end_to_end(pages, args.repeats)
     print_and_save(rows, inp, args.repeats, args.tag)
     return 0
 
 
 def print_and_save(rows, inp: Path, repeats: int, tag: str = "") -> None:
-    hoji = next((r for s, n, r in rows if s == "HojiChar" and isinstance(r, dict)), None)
-    hoji_mbs = hoji["bytes"] / statistics.median(hoji["seconds"]) / 1e6 if hoji else None
+    def mbs_of(res: dict) -> float:
+        return res["bytes"] / statistics.median(res["seconds"]) / 1e6
+
+    hojis = [(n, r) for s, n, r in rows if s == "HojiChar" and isinstance(r, dict)]
+    hoji_mbs = mbs_of(hojis[0][1]) if hojis else None  # the filters-only rows: HojiChar on the same input
+    hoji_pages = mbs_of(hojis[-1][1]) if hojis and "pages" in hojis[-1][0] else None  # the end-to-end rows
     n_docs = sum(1 for _ in open(inp, encoding="utf-8"))
     mb = inp.stat().st_size / 1e6
     load = f"load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else "load unknown"
     lines = [f"Machine: {machine()} ({tag or 'untagged'} run, {load} at the end: on a shared machine the numbers "
              f"are noisy). Input: {n_docs} real Japanese "
              f"documents, {mb:.2f} MB JSONL (FineWeb-2 + OSCAR web pages, Wikipedia, Aozora). One process per row, "
-             f"one core, median of {repeats}; MB/s from CPU time (an oversubscribed machine distorts wall time).",
+             f"one core, median of {repeats}; MB/s from CPU time (an oversubscribed machine distorts wall time). The "
+             "end-to-end rows (last two) run on page-sized documents, ours as a whole process timed by wall clock "
+             "(start-up included; its CPU time beside it, as a busy machine stretches wall time), "
+             "HojiChar's filters alone "
+             "on the same texts, interleaved repeat by repeat.",
              "",
              "| system | configuration | kept / docs | MB/s per core | vs HojiChar |", "|---|---|---:|---:|---:|"]
     out = []
@@ -161,9 +209,17 @@ def print_and_save(rows, inp: Path, repeats: int, tag: str = "") -> None:
             lines.append(f"| {system} | {name} | — | — | missing: {res} |")
             out.append({"system": system, "config": name, "error": res})
             continue
-        mbs = res["bytes"] / statistics.median(res["seconds"]) / 1e6
-        ratio = f"{mbs / hoji_mbs:.1f}x" if hoji_mbs else "—"
-        lines.append(f"| {system} | {name} | {res['kept']} / {res['docs']} | {mbs:.2f} | {ratio} |")
+        mbs = mbs_of(res)
+        base = hoji_pages if ("end to end" in name or "pages" in name) else hoji_mbs
+        ratio = f"{mbs / base:.1f}x" if base else "—"
+        if "cpu_seconds" in res:  # the whole process: wall clock (above) and CPU time, which a busy machine spares
+            cpu = res["bytes"] / statistics.median(res["cpu_seconds"]) / 1e6
+            res["cpu_mb_per_s"] = round(cpu, 3)
+            mbs_text = f"{mbs:.2f} wall; {cpu:.2f} CPU"
+            ratio += f" wall; {cpu / base:.1f}x CPU" if base else ""
+        else:
+            mbs_text = f"{mbs:.2f}"
+        lines.append(f"| {system} | {name} | {res['kept']} / {res['docs']} | {mbs_text} | {ratio} |")
         out.append({"system": system, "config": name, "mb_per_s": round(mbs, 3), **res})
     table = "\n".join(lines)
     print(table)

@@ -10,6 +10,8 @@ Same documents for every contender, one process, median of `--repeats`:
 - datasketch `MinHash.bulk` (the same, reusing the initialised state).
 
 Throughput is UTF-8 bytes of text per second on one core (the shingle sets are built inside each timed region).
+The real-text end-to-end rows run `jpcurate dedup` and datasketch MinHash + MinHashLSH (`peers_dedup.py`) each as a
+whole process on ~24 MB of real Japanese text (Aozora pieces + the near-duplicate set), wall clock incl. start-up.
 The end-to-end runs start a fresh process per size (`jpcurate.dedup.local.run_dedup`, 1 worker) on synthetic
 Japanese web documents built from the bundled samples: 10% exact copies, 15% near copies (character edits, a
 changed footer), shared boilerplate lines. Reported: seconds per phase, peak RSS, and bytes per document of
@@ -23,6 +25,7 @@ import json
 import os
 import platform
 import random
+import resource
 import statistics
 import subprocess
 import sys
@@ -139,6 +142,80 @@ def bench_end_to_end(n_docs: int, workdir: Path) -> dict:
     return r
 
 
+def build_real(path: Path, seed: int = 0) -> None:
+    """~24 MB of real Japanese text: the Aozora Bunko corpus of ../shared/data (data/aozora when absent) cut into
+    pieces of 300-3,000 characters, plus the labelled near-duplicate set (web pages and their edited copies)."""
+    shared = next((d / "shared" / "data" for d in (ROOT, *ROOT.parents) if (d / "shared" / "data").is_dir()), ROOT)
+    aozora = shared / "aozora_corpus" / "aozora_pd_corpus.jsonl"
+    rng = random.Random(seed)
+    with open(path, "w", encoding="utf-8") as f:
+        for line in open(aozora if aozora.exists() else ROOT / "data" / "aozora" / "works.jsonl", encoding="utf-8"):
+            rec = json.loads(line)
+            t, i = rec["text"], 0
+            while i < len(t):
+                k = rng.randint(300, 3000)
+                f.write(json.dumps({"id": f"{rec['id']}-{i}", "text": t[i : i + k]}, ensure_ascii=False) + "\n")
+                i += k
+        near = shared / "near_duplicates" / "documents.jsonl"
+        if not near.exists():
+            near = ROOT / "data" / "near_duplicates" / "documents.jsonl"
+        f.write(near.read_text(encoding="utf-8"))
+
+
+def bench_real_e2e(workdir: Path, repeats: int) -> list[dict]:
+    """`jpcurate dedup` (whole process, 1 worker) against datasketch MinHash + MinHashLSH (`peers_dedup.py`, whole
+    process) on the same real text, timed by wall clock including start-up, interleaved repeat by repeat."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    inp = workdir / "real.jsonl"
+    build_real(inp)
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    ours, peer = "jpcurate dedup (exact + MinHash LSH, verified)", "datasketch MinHash + MinHashLSH"
+    rows: dict[str, list[float]] = {ours: [], peer: []}
+    cpu: dict[str, list[float]] = {ours: [], peer: []}
+    last: dict = {}
+
+    def timed(name: str, cmd: list[str], **kw) -> dict:
+        c0, t0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
+        r = subprocess.run(cmd, capture_output=True, text=True, check=True, **kw)
+        c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        rows[name].append(time.perf_counter() - t0)  # wall clock of the whole process
+        cpu[name].append(c1.ru_utime + c1.ru_stime - c0.ru_utime - c0.ru_stime)
+        return json.loads(r.stdout.strip().splitlines()[-1])
+
+    for k in range(repeats):
+        out = workdir / f"real-out-{k}"
+        subprocess.run(["rm", "-rf", str(out)], check=True)
+        last["ours"] = timed(ours, [sys.executable, "-m", "jpcurate", "dedup", "--input", str(inp), "--output",
+                                    str(out), "--quiet"], env=env)
+        last["peer"] = timed(peer, [sys.executable, str(ROOT / "benchmarks" / "peers_dedup.py"), str(inp),
+                                    str(workdir / "real-datasketch.jsonl")])
+    mb = inp.stat().st_size / 1e6
+    n_docs = sum(1 for _ in open(inp, encoding="utf-8"))
+    peer_s, peer_cpu = statistics.median(rows[peer]), statistics.median(cpu[peer])
+    result = []
+    for name, secs in rows.items():
+        med, med_cpu = statistics.median(secs), statistics.median(cpu[name])
+        kept = last["ours"]["kept"] if name == ours else last["peer"]["kept"]
+        result.append({"system": name, "docs": n_docs, "MB": round(mb, 1), "kept": kept,
+                       "seconds": [round(x, 3) for x in secs], "cpu_seconds": [round(x, 3) for x in cpu[name]],
+                       "MB_per_s": round(mb / med, 2), "vs_datasketch": round(peer_s / med, 2),
+                       "cpu_MB_per_s": round(mb / med_cpu, 2), "cpu_vs_datasketch": round(peer_cpu / med_cpu, 2)})
+    return result
+
+
+def real_table(rows: list[dict]) -> str:
+    lines = ["End to end on real Japanese text (whole process, 1 core, wall clock incl. start-up, median; ours and "
+             "datasketch interleaved in one run; CPU time of each process beside it, as a busy machine stretches "
+             "wall time):", "",
+             "| system | docs | MB | kept | wall s (each repeat) | MB/s wall | x datasketch wall | MB/s CPU | "
+             "x datasketch CPU |", "|---|---:|---:|---:|---|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['system']} | {r['docs']:,} | {r['MB']} | {r['kept']:,} | "
+                     f"{', '.join(f'{x:.2f}' for x in r['seconds'])} | {r['MB_per_s']} | {r['vs_datasketch']}x | "
+                     f"{r['cpu_MB_per_s']} | {r['cpu_vs_datasketch']}x |")
+    return "\n".join(lines)
+
+
 def e2e_table(results: list[dict]) -> str:
     lines = ["| docs | input MB | total s | kept | exact removed | near removed | peak RSS MB | RSS B/doc |",
              "|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -170,6 +247,7 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000])
     ap.add_argument("--workdir", default="/tmp/jpcurate-bench-dedup")
     ap.add_argument("--machine", default=platform.node() or "local")
+    ap.add_argument("--real-repeats", type=int, default=3, help="repeats of the real-text end-to-end rows (0: skip)")
     args = ap.parse_args()
     header = (f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs visible, 1 process; "
               f"python {platform.python_version()}; char 5-grams, 128 permutations, threshold 0.8")
@@ -181,6 +259,9 @@ def main() -> None:
         md += [f"| {r['impl']} | {r['docs']:,} | {r['MB']} | {r['seconds']} | {r['MB_per_s']} | {r['vs_datasketch']} |"
                for r in sig]
         md.append("")
+    real = bench_real_e2e(Path(args.workdir), args.real_repeats) if args.real_repeats else []
+    if real:
+        md += [real_table(real), ""]
     e2e = [bench_end_to_end(n, Path(args.workdir)) for n in args.sizes]
     if e2e:
         md.append(e2e_table(e2e))
@@ -188,9 +269,10 @@ def main() -> None:
     print(text)
     results = ROOT / "benchmarks" / "results"
     results.mkdir(parents=True, exist_ok=True)
-    stem = f"dedup-{date.today()}-{args.machine}" + ("" if args.sig_docs else f"-{'-'.join(map(str, args.sizes))}")
+    stem = f"dedup-{date.today()}-{args.machine}" + ("" if args.sig_docs or not args.sizes else
+                                                     f"-{'-'.join(map(str, args.sizes))}")
     (results / f"{stem}.md").write_text(text + "\n", encoding="utf-8")
-    (results / f"{stem}.json").write_text(json.dumps({"signatures": sig, "end_to_end": [
+    (results / f"{stem}.json").write_text(json.dumps({"signatures": sig, "real_end_to_end": real, "end_to_end": [
         {k: v for k, v in r.items()} for r in e2e]}, ensure_ascii=False, indent=1), encoding="utf-8")
 
 

@@ -25,16 +25,16 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from jpcurate.pipeline import Pipeline
+from jpcurate.pipeline import Pipeline, Step
+from jpcurate.presets import build_preset
 
-_MODULES = ("jpcurate.normalize", "jpcurate.boilerplate", "jpcurate.langid", "jpcurate.rules.charstats",
-            "jpcurate.rules.lines", "jpcurate.rules.repetition", "jpcurate.rules.words", "jpcurate.ngwords",
-            "jpcurate.urlrules", "jpcurate.pii", "jpcurate.lm.step", "jpcurate.dedup.steps")
+_MODULES = tuple(f"jpcurate.steps.{m}" for m in ("normalize", "boilerplate", "langid", "charstats", "lines",
+                                                   "repetition", "words", "ngwords", "urlrules", "pii",
+                                                   "naturalness", "dedup"))
 
 
 def step_types() -> dict[str, type]:
     """Every concrete step class of jpcurate by class name."""
-    from jpcurate.pipeline import Step
 
     out: dict[str, type] = {}
     for mod_name in _MODULES:
@@ -61,8 +61,6 @@ def build_step(spec: dict[str, Any], types: dict[str, type]):
 
 
 def load_config(path: str | Path) -> tuple[Pipeline, dict[str, Any]]:
-    from jpcurate.presets import build_preset
-
     with open(path, "rb") as f:
         cfg = tomllib.load(f)
     unknown = set(cfg) - {"name", "io", "steps"}

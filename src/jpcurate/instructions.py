@@ -18,9 +18,9 @@ Steps, in order, each rejection counted under its reason:
    kept (answers hold code);
 3. `empty_question`, `empty_answer`;
 4. `too_long`: question + answer(s) longer than `max_chars` characters;
-5. `not_japanese`: jpcurate's script-ratio language id (jpcurate.langid) must say `ja` (score >= 0.5) for the
+5. `not_japanese`: jpcurate's script-ratio language id (jpcurate.steps.langid) must say `ja` (score >= 0.5) for the
    question, and for an answer of 20 or more letters (short closed answers such as 「東京」 have no kana);
-6. `ngwords.<category>`: any hit of jpcurate's adult / discrimination / violence lists (jpcurate.ngwords,
+6. `ngwords.<category>`: any hit of jpcurate's adult / discrimination / violence lists (jpcurate.steps.ngwords,
    script-boundary matching) in the question or an answer;
 7. `identical_pair`: `chosen` equal to `rejected`;
 8. `duplicate`: jpcurate's MinHash dedup (jpcurate.dedup.memory, character 5-grams, Jaccard >= `dedup_threshold`
@@ -46,8 +46,8 @@ from pathlib import Path
 from jpcurate import Document
 from jpcurate.dedup.memory import dedup_texts
 from jpcurate.dedup.stages import DedupConfig
-from jpcurate.langid import identify
-from jpcurate.ngwords import NGWords
+from jpcurate.steps.langid import identify
+from jpcurate.steps.ngwords import NGWords
 
 CLOSED_QA_INSTRUCTION = "答えだけを書き、それ以外には何も含めないでください。"
 NG_CATEGORIES = ("adult", "discrimination", "violence")

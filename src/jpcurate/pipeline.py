@@ -156,22 +156,47 @@ def run_pipeline(
 def _account(docs: list[Document], sizes: list[int], stats: Stats) -> tuple[list[Document], list[Document], Stats]:
     """Split kept from rejected and add counts, reasons, PII/other `n_` counters and value histograms."""
     kept, rejected = [], []
-    values: dict[str, list] = {}
+    by_name: dict[str, list] = {}  # every value per name first, then sorted out per name (fewer checks per value)
     for i, d in enumerate(docs):
         for k, v in d.values.items():
-            t = type(v)
-            if t is int and k.startswith("n_"):
-                stats.sums[k] = stats.sums.get(k, 0) + v
-            elif t is float or t is int:
-                values.setdefault(k, []).append(v)
+            vs = by_name.get(k)
+            if vs is None:
+                by_name[k] = [v]
+            else:
+                vs.append(v)
         if d.reason is None:
             kept.append(d)
             stats.bytes_kept += sizes[i]
         else:
             rejected.append(d)
-            stats.add_rejection(d.reason, d.id, d.detail)
-    for k, vs in values.items():
-        stats.add_values(k, vs)
+            stats.add_rejection(d.reason, d.id, d.detail, sizes[i])
+    for k, vs in by_name.items():
+        if k.startswith("n_"):
+            ints = [v for v in vs if type(v) is int]
+            if ints:
+                stats.sums[k] = stats.sums.get(k, 0) + sum(ints)
+            numbers = [v for v in vs if type(v) is float]
+        else:
+            numbers = [v for v in vs if type(v) is float or type(v) is int]
+        if numbers:
+            stats.add_values(k, numbers)
     stats.kept += len(kept)
     stats.rejected += len(rejected)
     return kept, rejected, stats
+
+
+def value_thresholds(steps: Sequence[StepLike]) -> dict[str, dict[str, float]]:
+    """The bounds of the measured values, for the report's plots: {value name: {"lo": x, "hi": y}}. A rule's value
+    carries its step's name and `lo`/`hi`; a step with a `limit()` (the naturalness filter) bounds `ppl` from above."""
+    out: dict[str, dict[str, float]] = {}
+    for s in steps:
+        bounds = {k: float(v) for k in ("lo", "hi") if type(v := getattr(s, k, None)) in (int, float)}
+        if bounds:
+            out[s.name] = bounds
+        limit = getattr(s, "limit", None)
+        if callable(limit):
+            try:
+                out["ppl"] = {"hi": float(limit())}
+            except Exception:  # noqa: BLE001 - a model that cannot load: the plot goes without the line
+                pass
+    return out

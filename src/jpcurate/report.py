@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import re
+from pathlib import Path
 from typing import Any
+
+from jpcurate.plots import PLOTS_HINT, write_plots
 
 # What each rejection code means, for the report. Codes not listed fall back to the step's own detail strings.
 EXPLAIN: dict[str, str] = {
@@ -34,18 +39,76 @@ EXPLAIN: dict[str, str] = {
     "compression": "zlib compression ratio out of range (repetitive, or random/encoded)",
     "words": "word count / word length rule (preset of a peer)",
     "kuten": "too few 。 for its length",
+    "kana_frac": "too little kana (hiragana + katakana): kanji-only (Chinese-like) text, keyword lists",
+    "dup_paragraphs": "repeated paragraphs (templates, copy-pasted blocks)",
+    "dup_paragraph_chars": "characters in repeated paragraphs (templates, copy-pasted blocks)",
+    "dup_sentences": "repeated sentences (templates, spam)",
+    "dup_sentence_chars": "characters in repeated sentences (templates, spam)",
+    "dup_line_frac": "repeated lines (templates, menus)",
+    "dup_line_char_frac": "characters in repeated lines (templates, menus)",
+    "dup_para_frac": "repeated paragraphs (templates, copy-pasted blocks)",
+    "dup_para_char_frac": "characters in repeated paragraphs (templates, copy-pasted blocks)",
+    "top_word_ngram": "one word n-gram dominates the text",
+    "dup_word_ngrams": "repeated word n-grams (machine-generated or copy-pasted spam)",
+    "num_letters": "too few letters to be a document",
+    "num_ja_letters": "too few Japanese letters to be a Japanese document",
+    "doc_length": "too short or too long (HojiChar's length bounds)",
+    "kana_prefix": "no kana near the start: not Japanese prose",
+    "ads": "advertising phrases",
+    "bbs": "bulletin-board boilerplate (anonymous-poster names, post headers)",
+    "char_run": "one character repeated in a long run (padding, spam)",
+    "char_repetition": "repeated character n-grams (machine-generated or copy-pasted spam)",
+    "special_chars": "too many special characters (decoration, emoticons, markup)",
+    "alpha_words": "too few words with a letter (tables, numbers, symbols)",
+    "bullet_lines": "mostly bullet-point lines (lists, menus)",
+    "char_dup_ratio": "characters in repeated lines (templates, menus)",
+    "line_punct_ratio": "few lines end with punctuation (keyword lists, tables)",
+    "newline_ratio": "too many line breaks for its length (lists, menus)",
+    "word_count": "too few or too many words",
+    "mean_word_len": "average word length out of range (tables, run-on strings)",
+    "symbol_word_ratio": "too many symbol words (#, …): hashtags, truncated snippets",
+    "noun_ratio": "too many nouns (MeCab): keyword lists, product tables",
+    "word_repetition": "repeated words (MeCab): spam, templates",
+    "exact_duplicate": "the same text (after normalisation) as a kept document: a copy",
+    "near_duplicate": "nearly the same text as a kept document (MinHash, Jaccard above the threshold): a near copy",
+    "ellipsis_lines": "many lines end in …: truncated snippets, teaser lists",
+    "error": "the step raised an error on this document (a bug, or a pathological input); the detail names it",
+    "repeated_lines": "every line of the document repeats across the corpus (boilerplate only)",
 }
+NGRAM = re.compile(r"^(dup|top)_(word_)?\d+gram$")  # dup_10gram, top_word_3gram: one explanation per family
 
 
 def explain(code: str) -> str:
+    """What a rejection code means; '' for an unknown one (a test checks that no preset can produce such a code)."""
     base = code.split(".")[0]
-    for key in (code, base, base.split("_")[0]):
+    m = NGRAM.match(base)
+    if m:
+        return EXPLAIN[f"{m[1]}_{m[2] or ''}{'ngrams' if m[1] == 'dup' else 'ngram'}"]
+    for key in (code, base, "error" if code.endswith(".error") else ""):
         if key in EXPLAIN:
             return EXPLAIN[key]
     return ""
 
 
-def render_report(stats: dict[str, Any]) -> str:
+def write_report(out_dir: str | Path, stats: dict[str, Any], *, plots: bool = False) -> Path:
+    """Write `out_dir/report.md` (atomically); with `plots`, draw the PNG plots first and link them."""
+    out = Path(out_dir)
+    paths = write_plots(stats, out) if plots else existing_plots(out)
+    path = out / "report.md"
+    tmp = path.with_name(".report.md.tmp")
+    tmp.write_text(render_report(stats, paths), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def existing_plots(out_dir: str | Path) -> list[str] | None:
+    """The plots a run directory already holds (drawn earlier), relative to it; None when there are none."""
+    found = sorted(p.relative_to(out_dir).as_posix() for p in (Path(out_dir) / "plots").glob("*.png"))
+    return found or None
+
+
+def render_report(stats: dict[str, Any], plots: list[str] | None = None) -> str:
+    """The markdown report; `plots` are image paths relative to the report (None: say how to get them)."""
     docs = stats["documents"]
     n = max(docs["input"], 1)
     lines = [
@@ -60,12 +123,13 @@ def render_report(stats: dict[str, Any]) -> str:
         "",
         "## Removals by reason",
         "",
-        "| reason | records | share of input | what it means | examples (id: measured) |",
-        "|---|---:|---:|---|---|",
+        "| reason | records | share of input | MB | what it means | examples (id: measured) |",
+        "|---|---:|---:|---:|---|---|",
     ]
     for code, count in stats["reasons"].items():
         ex = "; ".join(f"`{e['id']}`: {e['detail']}" for e in stats.get("examples", {}).get(code, []))
-        lines.append(f"| `{code}` | {count:,} | {100 * count / n:.1f} % | {explain(code)} | {ex} |")
+        mb = stats.get("reason_bytes", {}).get(code, 0) / 1e6
+        lines.append(f"| `{code}` | {count:,} | {100 * count / n:.1f} % | {mb:.3f} | {explain(code)} | {ex} |")
     if stats.get("quarantine_reasons"):
         lines += ["", "## Quarantine", "", "| reason | records |", "|---|---:|"]
         lines += [f"| {r} | {c:,} |" for r, c in stats["quarantine_reasons"].items()]
@@ -76,4 +140,9 @@ def render_report(stats: dict[str, Any]) -> str:
     if stats.get("sums"):
         lines += ["", "## Counters", "", "| counter | total |", "|---|---:|"]
         lines += [f"| {k} | {v:,} |" for k, v in stats["sums"].items()]
+    lines += ["", "## Plots", ""]
+    if plots:
+        lines += [f"![{Path(p).stem}]({p})" for p in plots]
+    else:
+        lines.append(PLOTS_HINT)
     return "\n".join(lines) + "\n"

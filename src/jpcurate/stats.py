@@ -15,6 +15,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 EXAMPLES_PER_REASON = 3
 
 
@@ -71,6 +73,7 @@ class Stats:
     bytes_kept: int = 0
     steps: dict[str, StepStats] = field(default_factory=dict)  # insertion order = pipeline order
     reasons: dict[str, int] = field(default_factory=dict)
+    reason_bytes: dict[str, int] = field(default_factory=dict)  # UTF-8 bytes of the rejected texts, per reason
     examples: dict[str, list[dict[str, str]]] = field(default_factory=dict)
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
     histograms: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -83,8 +86,9 @@ class Stats:
             s = self.steps[name] = StepStats(name)
         return s
 
-    def add_rejection(self, reason: str, doc_id: str, detail: str | None) -> None:
+    def add_rejection(self, reason: str, doc_id: str, detail: str | None, nbytes: int = 0) -> None:
         self.reasons[reason] = self.reasons.get(reason, 0) + 1
+        self.reason_bytes[reason] = self.reason_bytes.get(reason, 0) + nbytes
         ex = self.examples.setdefault(reason, [])
         ex.append({"id": doc_id, "detail": detail or ""})
         if len(ex) > EXAMPLES_PER_REASON:
@@ -106,7 +110,6 @@ class Stats:
 
     def add_values(self, name: str, values: list[float]) -> None:
         """`add_value` for many values at once (vectorised binning; same bins)."""
-        import numpy as np
 
         a = np.asarray(values, dtype=np.float64)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -126,6 +129,7 @@ class Stats:
         for name, s in other.steps.items():
             self.step(name).merge(s)
         _add_counts(self.reasons, other.reasons)
+        _add_counts(self.reason_bytes, other.reason_bytes)
         _add_counts(self.quarantine_reasons, other.quarantine_reasons)
         _add_counts(self.sums, other.sums)
         for reason, ex in other.examples.items():
@@ -158,6 +162,8 @@ class Stats:
             "blank_lines_skipped": self.blank_lines,
             "steps": [vars(s).copy() for s in self.steps.values()],
             "reasons": dict(sorted(self.reasons.items(), key=lambda kv: (-kv[1], kv[0]))),
+            "reason_bytes": {k: self.reason_bytes.get(k, 0) for k in sorted(self.reasons, key=lambda k: (
+                -self.reasons[k], k))},
             "examples": {k: self.examples[k] for k in sorted(self.examples)},
             "quarantine_reasons": dict(sorted(self.quarantine_reasons.items())),
             "sums": dict(sorted(self.sums.items())),
@@ -175,6 +181,7 @@ class Stats:
         for st in d.get("steps", []):
             s.steps[st["name"]] = StepStats(**st)
         s.reasons = dict(d.get("reasons", {}))
+        s.reason_bytes = dict(d.get("reason_bytes", {}))
         s.examples = {k: list(v) for k, v in d.get("examples", {}).items()}
         s.quarantine_reasons = dict(d.get("quarantine_reasons", {}))
         s.sums = dict(d.get("sums", {}))

@@ -6,9 +6,9 @@ import pytest
 from curate_helpers import PROSE
 
 from jpcurate.document import Document
+from jpcurate.engines.local import RunOptions, run_local
 from jpcurate.pipeline import run_pipeline
 from jpcurate.presets import PRESETS, build_preset
-from jpcurate.runner import RunOptions, run_local
 
 # Inputs built to make naive regular expressions backtrack (nested/overlapping repetition with a failing tail).
 ADVERSARIAL = {

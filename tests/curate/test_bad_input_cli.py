@@ -7,8 +7,8 @@ import pytest
 from curate_helpers import PROSE, read_jsonl_dir, write_jsonl
 
 from jpcurate.cli import main
+from jpcurate.engines.local import RunOptions, run_local, shard_done_path, shard_tasks
 from jpcurate.presets import build_preset
-from jpcurate.runner import RunOptions, run_local, shard_done_path, shard_tasks
 
 
 def _filter(inp, out, *extra):
@@ -46,7 +46,7 @@ def test_parquet_output_keeps_every_field_whatever_the_first_record_holds(tmp_pa
 def test_a_write_error_stops_the_shard_and_is_not_taken_for_an_unreadable_file(tmp_path, monkeypatch):
     """A failing write (disk full) must not be quarantined as 'unreadable input' with the batch written twice:
     the shard stays unfinished, and the resumed run equals an uninterrupted one."""
-    from jpcurate import writers
+    from jpcurate.io import writers
 
     inp = write_jsonl(tmp_path / "in.jsonl", [{"id": str(i), "text": PROSE} for i in range(5)])
     real_write, calls = writers.ShardWriter.write, []

@@ -53,7 +53,7 @@ def test_vectorised_ratios_match_a_per_character_reference():
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from jpcurate.charclass import C, class_counts
+    from jpcurate.text.charclass import C, class_counts
 
     alphabet = st.characters(codec="utf-8") | st.sampled_from(list("あアｱ漢々〆ヶ・ー가A１ＡéЖ😀\u3000 \n"))
 

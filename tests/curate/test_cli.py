@@ -16,8 +16,8 @@ def test_every_subcommand_has_help(cmd, capsys):
 
 
 def test_subcommands_are_registered_by_module():
-    assert COMMANDS[:4] == ["jpcurate.commands.filter", "jpcurate.commands.run", "jpcurate.commands.report",
-                            "jpcurate.commands.train_lm"]
+    assert COMMANDS[:4] == ["jpcurate.cli.filter", "jpcurate.cli.run", "jpcurate.cli.report",
+                            "jpcurate.cli.train_lm"]
 
 
 def test_filter_then_report(tmp_path, capsys):

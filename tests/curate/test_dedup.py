@@ -13,7 +13,7 @@ import pytest
 from jpcurate.dedup.local import run_dedup
 from jpcurate.dedup.stages import DedupConfig
 from jpcurate.dedup.tasks import plan_tasks, read_task
-from jpcurate.readers import read_documents
+from jpcurate.io.readers import read_documents
 
 
 def _records(out):

@@ -6,9 +6,9 @@ from curate_helpers import doc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jpcurate import features
-from jpcurate.charclass import codepoints
-from jpcurate.rules.repetition import ngram_hashes
+from jpcurate.steps.repetition import ngram_hashes
+from jpcurate.text import features
+from jpcurate.text.charclass import codepoints
 
 
 def reference_summary(text: str, n: int) -> tuple[int, int, int, int]:
@@ -54,7 +54,7 @@ def test_random_batches_match_the_reference(texts, n, block):
 
 
 def test_batch_counts_equal_per_document_counts_and_language():
-    from jpcurate.langid import LanguageFilter
+    from jpcurate.steps.langid import LanguageFilter
 
     texts = TEXTS + ["한국어 텍스트", "中文文本没有假名", "English only text.", "\ud800壊れ"]
     batch, single = [doc(t) for t in texts], [doc(t) for t in texts]
@@ -70,7 +70,7 @@ def test_batch_counts_equal_per_document_counts_and_language():
 @settings(max_examples=300, deadline=None)
 @given(st.text(alphabet=st.sampled_from(list("。．！？!?\n \t\u3000\u2029あ漢a")), max_size=40), st.booleans())
 def test_longest_sentence_by_bodies_equals_the_split_definition(text, by_line):
-    from jpcurate.rules.lines import MaxSentenceLength
+    from jpcurate.steps.lines import MaxSentenceLength
 
     pat = features.SENTENCE_OR_LINE_END if by_line else features.SENTENCE_END
     want = max((len(p.strip()) for p in pat.split(text)), default=0)

@@ -5,8 +5,8 @@ import pytest
 from curate_helpers import write_jsonl
 
 from jpcurate.document import Document, Malformed
-from jpcurate.readers import documents_from_records, read_documents
-from jpcurate.writers import ShardWriter, remove_parts
+from jpcurate.io.readers import documents_from_records, read_documents
+from jpcurate.io.writers import ShardWriter, remove_parts
 
 
 def test_jsonl_reader_quarantines_every_kind_of_bad_record(tmp_path):

@@ -1,7 +1,7 @@
 import pytest
 from curate_helpers import PROSE, doc
 
-from jpcurate.langid import LanguageFilter, identify
+from jpcurate.steps.langid import LanguageFilter, identify
 
 
 @pytest.mark.parametrize("text, lang", [

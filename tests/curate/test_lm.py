@@ -119,7 +119,7 @@ def test_train_lm_command(tmp_path, data_dir):
 def test_naturalness_step_values_match_the_model_methods():
     from jpcurate.document import Document
     from jpcurate.lm import load_default_model
-    from jpcurate.lm.step import NaturalnessFilter
+    from jpcurate.steps.naturalness import NaturalnessFilter
 
     step, m = NaturalnessFilter(max_chars=30), load_default_model()
     texts = ["吾輩は猫である。名前はまだ無い。" * 4, "東京 大阪 ホテル 格安 予約 " * 8, "カタカナ", ""]

@@ -5,8 +5,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jpcurate.document import Document
-from jpcurate.ngwords import Limit, NGWords
-from jpcurate.wordmatch import MorphemeChecker, TrieMatcher, script_boundary_ok
+from jpcurate.steps.ngwords import Limit, NGWords
+from jpcurate.text.wordmatch import MorphemeChecker, TrieMatcher, script_boundary_ok
 
 
 def reference_spans(words, text):

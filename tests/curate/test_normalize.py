@@ -4,8 +4,8 @@ from curate_helpers import PROSE, doc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jpcurate.boilerplate import StripBoilerplate
-from jpcurate.normalize import Normalize, clean_aozora, normalize_text
+from jpcurate.steps.boilerplate import StripBoilerplate
+from jpcurate.steps.normalize import Normalize, clean_aozora, normalize_text
 
 
 def test_nfkc_controls_and_whitespace():
@@ -93,6 +93,6 @@ def test_boilerplate_only_page_is_empty():
 @given(st.text(alphabet=st.characters(codec="utf-8") | st.sampled_from(list("ｶﾞﾊﾟｱ①㈱㍿ＡＢ！？　가각ᄀ\u3099か")),
                max_size=40))
 def test_fast_nfkc_equals_unicodedata(text):
-    from jpcurate.nfkc import nfkc
+    from jpcurate.text.nfkc import nfkc
 
     assert nfkc(text) == unicodedata.normalize("NFKC", text)

@@ -5,8 +5,8 @@ import unicodedata
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jpcurate import normalize as N
-from jpcurate.nfkc import nfkc
+from jpcurate.steps import normalize as N
+from jpcurate.text.nfkc import nfkc
 
 SOUP = st.text(alphabet=st.sampled_from(list(" \n\tあ漢aｱ［＃］｜《》底本：:\u200b\ufeff\x07\ud800\udfff\u3000\u00a0")),
                max_size=40)

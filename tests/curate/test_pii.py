@@ -1,7 +1,7 @@
 import pytest
 
 from jpcurate.document import Document
-from jpcurate.pii import MaskPII, luhn_ok, mask_pii
+from jpcurate.steps.pii import MaskPII, luhn_ok, mask_pii
 
 
 @pytest.mark.parametrize("text, kind", [

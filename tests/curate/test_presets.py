@@ -8,10 +8,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from jpcurate.document import Document
-from jpcurate.ngwords import Limit
 from jpcurate.pipeline import run_pipeline
 from jpcurate.presets import PRESETS, build_preset
 from jpcurate.report import explain
+from jpcurate.steps.ngwords import Limit
 
 PUBLISHED = {
     "swallow": {
@@ -104,7 +104,7 @@ def test_ja_web_keeps_wikipedia_and_aozora(data_dir):
 
 
 def test_web_samples_every_removal_is_explained(data_dir, tmp_path):
-    from jpcurate.runner import RunOptions, run_local
+    from jpcurate.engines.local import RunOptions, run_local
 
     inputs = sorted((data_dir / "web_ja").glob("*.jsonl")) + sorted((data_dir / "web_en").glob("*.jsonl"))
     run_local(build_preset("ja-web"), inputs, RunOptions(output=tmp_path, progress=False))

@@ -29,7 +29,7 @@ def _files(out, subs=("kept", "removed", "quarantine", "rejected")):
 
 @pytest.mark.slow
 def test_ray_dedup_equals_local(ray_session, data_dir, tmp_path):
-    from jpcurate.ray_engine import run_dedup_ray
+    from jpcurate.engines.ray import run_dedup_ray
 
     src = tmp_path / "in.jsonl"
     lines = (data_dir / "near_duplicates" / "documents.jsonl").read_text(encoding="utf-8").splitlines()
@@ -47,10 +47,10 @@ def test_ray_dedup_equals_local(ray_session, data_dir, tmp_path):
 
 @pytest.mark.slow
 def test_ray_filter_pipeline_equals_local(ray_session, data_dir, tmp_path, monkeypatch):
-    from jpcurate import ray_engine
+    from jpcurate.engines import ray as ray_engine
+    from jpcurate.engines.local import RunOptions, run_local
+    from jpcurate.engines.ray import run_ray
     from jpcurate.presets import build_preset
-    from jpcurate.ray_engine import run_ray
-    from jpcurate.runner import RunOptions, run_local
 
     lines = (data_dir / "web_ja" / "fineweb2_edu_ja_sample.jsonl").read_text(encoding="utf-8").splitlines()
     big = tmp_path / "ja.jsonl"  # split into byte ranges below; a blank line and a malformed one inside

@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jpcurate.document import Document
+from jpcurate.engines.local import RunOptions, run_local
 from jpcurate.pipeline import Pipeline, Step, run_pipeline
-from jpcurate.rules.charstats import Length
-from jpcurate.runner import RunOptions, run_local
+from jpcurate.steps.charstats import Length
 
 
 class Boom(Step):
@@ -109,8 +109,8 @@ def test_resume_redoes_an_unfinished_shard_exactly(tmp_path):
 SLOW_RUN = """
 import sys, time
 from jpcurate.pipeline import Pipeline, Step
-from jpcurate.rules.charstats import Length
-from jpcurate.runner import RunOptions, run_local
+from jpcurate.steps.charstats import Length
+from jpcurate.engines.local import RunOptions, run_local
 
 class Sleepy(Step):
     name = "sleepy"
@@ -153,8 +153,8 @@ def test_real_kill_and_resume_equals_uninterrupted(tmp_path):
 def test_accounting_identity_holds_for_any_mix(records):
     import json as _json
 
+    from jpcurate.io.readers import parse_line
     from jpcurate.presets import build_preset
-    from jpcurate.readers import parse_line
 
     items = [parse_line((r if isinstance(r, str) else _json.dumps(r)).encode("utf-8", "surrogatepass"),
                         source="h", position=i, text_field="text", id_field="id") for i, r in enumerate(records)]

@@ -1,5 +1,5 @@
 from jpcurate.document import Document
-from jpcurate.urlrules import UrlFilter
+from jpcurate.steps.urlrules import UrlFilter
 
 
 def test_domain_suffix_patterns_tld_and_missing_url(tmp_path):

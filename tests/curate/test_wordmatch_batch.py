@@ -7,11 +7,11 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jpcurate.charclass import codepoints
 from jpcurate.document import Document
-from jpcurate.ngwords import NGWords
-from jpcurate.presets_ja_web import LIST_LIMIT, NG_LIMIT
-from jpcurate.wordmatch import TrieMatcher
+from jpcurate.presets.ja_web import LIST_LIMIT, NG_LIMIT
+from jpcurate.steps.ngwords import NGWords
+from jpcurate.text.charclass import codepoints
+from jpcurate.text.wordmatch import TrieMatcher
 
 ALPHABET = "あいうアイ漢.* 𠮷𩸽\n"
 

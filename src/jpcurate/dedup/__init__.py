@@ -6,8 +6,8 @@
 Modules: `normalize` (text form and exact hash), `shingles` (n-gram hashes), `minhash` (signatures, datasketch
 export), `lsh` (bands, buckets, candidate pairs), `verify` (exact Jaccard), `components` (union-find, keep policy),
 `lines` (repeated lines), `tasks` (byte-range input tasks), `stages` (per-batch work shared by the engines),
-`phases` + `local` (the resumable local engine), `steps` (pipeline.toml steps), `command` (`jpcurate dedup`).
-The Ray engine is `jpcurate.ray_engine`.
+`phases` + `local` (the resumable local engine), `steps` (pipeline.toml steps). The command `jpcurate dedup` is
+`jpcurate.cli.dedup`, the Ray engine `jpcurate.engines.ray`.
 """
 
 from jpcurate.dedup.local import run_dedup

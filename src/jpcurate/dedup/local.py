@@ -21,7 +21,6 @@ per-task phases skips finished tasks):
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
 import os
 import resource
 import sys
@@ -32,9 +31,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from jpcurate.dedup import phases
+from jpcurate.dedup import phases, summary
 from jpcurate.dedup.stages import DedupConfig
 from jpcurate.dedup.tasks import InputTask, plan_tasks
+from jpcurate.engines.workers import map_tasks
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -42,22 +42,6 @@ def _atomic_write(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_bytes(data)
     os.replace(tmp, path)
-
-
-def _map(fn, items: list, workers: int) -> list:
-    if workers <= 1 or len(items) <= 1:
-        return [fn(x) for x in items]
-    from concurrent.futures import ProcessPoolExecutor
-    from concurrent.futures.process import BrokenProcessPool
-
-    from jpcurate.runner import WORKER_DIED
-
-    # an executor, not mp.Pool: a worker that dies (OOM killer) breaks the run instead of hanging it
-    with ProcessPoolExecutor(min(workers, len(items)), mp_context=mp.get_context("spawn")) as ex:
-        try:
-            return list(ex.map(fn, items))
-        except BrokenProcessPool as e:
-            raise BrokenProcessPool(WORKER_DIED) from e
 
 
 def _reset_peak_rss() -> None:
@@ -116,7 +100,7 @@ class DedupRun:
             print(f"dedup: phase {name} done in {info['seconds']:.1f}s", file=sys.stderr, flush=True)
 
 
-def _check_run_config(out: Path, record: dict) -> None:
+def check_run_config(out: Path, record: dict) -> None:
     path = out / "_dedup" / "run.json"
     if path.exists():
         if json.loads(path.read_text()) != record:
@@ -127,33 +111,36 @@ def _check_run_config(out: Path, record: dict) -> None:
 
 def run_dedup(inputs: list[str], output: str | Path, config: DedupConfig | None = None, *, workers: int = 1,
               text_field: str = "text", id_field: str = "id", out_format: str = "jsonl",
-              max_shard_bytes: int = 256 << 20, progress: bool = True, stop_after: str | None = None) -> dict:
-    """Deduplicate `inputs` into `output`; returns the stats dict also written to ``output/stats.json``.
+              max_shard_bytes: int = 256 << 20, progress: bool = True, stop_after: str | None = None,
+              plots: bool = False) -> dict:
+    """Deduplicate `inputs` into `output`; returns the stats dict also written to ``output/stats.json`` (and
+    ``output/report.md``, with PNG plots when `plots`).
 
     `stop_after` (tests) ends the run after the named phase, as a kill would."""
     config = config or DedupConfig()
     out = Path(output)
     tasks = plan_tasks([str(p) for p in inputs], config.split_bytes)
-    _check_run_config(out, {"inputs": [str(p) for p in inputs], "config": config.to_dict(), "text_field": text_field,
+    check_run_config(out, {"inputs": [str(p) for p in inputs], "config": config.to_dict(), "text_field": text_field,
                             "id_field": id_field, "format": out_format, "max_shard_bytes": max_shard_bytes})
     ctx = phases.Context(out=str(out), config=config, text_field=text_field, id_field=id_field,
                          out_format=out_format, max_shard_bytes=max_shard_bytes, progress=progress)
     run = DedupRun(out, progress)
     steps = [
-        ("lines", lambda: phases.lines_phase(ctx, tasks, workers) if config.line_min_docs > 0 else {"skipped": True}),
-        ("scan", lambda: phases.per_task(ctx, tasks, workers, "scan", _map)),
+        ("lines", lambda: phases.lines_phase(ctx, tasks, workers, map_tasks) if config.line_min_docs > 0
+         else {"skipped": True}),
+        ("scan", lambda: phases.per_task(ctx, tasks, workers, "scan", map_tasks)),
         ("index", lambda: phases.index_phase(ctx, tasks)),
-        ("buckets", lambda: phases.per_task(ctx, tasks, workers, "buckets", _map)),
-        ("candidates", lambda: phases.candidates_phase(ctx, workers, _map)),
-        ("verify", lambda: phases.verify_phase(ctx, tasks, workers, _map)),
+        ("buckets", lambda: phases.per_task(ctx, tasks, workers, "buckets", map_tasks)),
+        ("candidates", lambda: phases.candidates_phase(ctx, workers, map_tasks)),
+        ("verify", lambda: phases.verify_phase(ctx, tasks, workers, map_tasks)),
         ("components", lambda: phases.components_phase(ctx)),
-        ("write", lambda: phases.per_task(ctx, tasks, workers, "write", _map)),
+        ("write", lambda: phases.per_task(ctx, tasks, workers, "write", map_tasks)),
     ]
     for name, fn in steps:
         run.phase(name, fn)
         if stop_after == name:
             return {}
-    return phases.finish(ctx, tasks, run.report)
+    return summary.finish(ctx, tasks, run.report, plots)
 
 
 def read_clusters(output: str | Path) -> pa.Table:

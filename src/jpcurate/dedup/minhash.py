@@ -12,7 +12,7 @@ third pass over the block (measured: 35 -> 50 MB/s per core without it). After t
 already uniformly spread, so a shift adds no min-wise independence; the Jaccard-bound test checks the estimates.
 
 Speed: the (K permutations, C shingles) product block is evaluated in uint32 over a batch of documents at once and
-reduced per document with ``np.minimum.reduceat`` along the contiguous axis; C (~8k) keeps the block in L2 cache.
+reduced per document with ``np.minimum.reduceat`` along the contiguous axis; C (4k) keeps the block in L2 cache.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from jpcurate.dedup.shingles import shingle_hashes
+from jpcurate.dedup.shingles import shingle_hash_reference, shingle_hashes
 
 EMPTY = np.uint32(0xFFFFFFFF)  # the value of every row of a document with no shingles (datasketch's empty sentinel)
-_BLOCK = 8192
+_BLOCK = 4096  # (K=128, 4096) uint32 = 2 MB: the block stays in L2 (measured ~1.2x faster than 8192)
 
 
 def fmix32(h: np.ndarray) -> np.ndarray:
@@ -99,9 +99,7 @@ class MinHasher:
     def datasketch_minhash(self):
         """An empty `datasketch.MinHash` with this hasher's permutations: ``update`` it with `shingles_reference`
         items to get the same signature (e.g. to query an index of exported signatures with a new document)."""
-        from datasketch import MinHash
-
-        from jpcurate.dedup.shingles import shingle_hash_reference
+        from datasketch import MinHash  # datasketch (and the scipy it loads) only for the export helpers
 
         return MinHash(
             num_perm=self.num_perm, seed=self.seed, hashfunc=shingle_hash_reference, permutations=self._perm,
@@ -116,7 +114,7 @@ def estimate_jaccard(sig_a: np.ndarray, sig_b: np.ndarray) -> np.ndarray:
 
 def to_lean_minhash(signature: np.ndarray, seed: int = 1):
     """One signature row as a `datasketch.LeanMinHash` (scheme affine32; needs datasketch >= 2.0)."""
-    from datasketch import LeanMinHash
+    from datasketch import LeanMinHash  # as in datasketch_minhash
 
     try:
         return LeanMinHash(seed=seed, hashvalues=np.asarray(signature, dtype=np.uint32), scheme="affine32")

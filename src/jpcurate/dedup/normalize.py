@@ -5,21 +5,19 @@ kana fold to one form), lower case, every run of whitespace (`str.isspace`) coll
 The same normalised text feeds the shingles of the near-duplicate stage, so an edit that only toggles
 full-width letters or adds a blank line changes neither hash.
 
-Speed: Japanese web text nearly always holds a character that NFKC changes (（）！？, U+3000), which sends CPython's
-`unicodedata.normalize` down its slow path (~10 MB/s). `normalize_batch` first replaces, over a whole batch at once in
-numpy, every BMP character whose NFKC form is a single character; NFKC of that result equals NFKC of the original
-(NFKD distributes over concatenation up to canonical reordering), so when the result already passes
-`unicodedata.is_normalized` it is final, and only the rest (combining marks, multi-character expansions) takes the
-slow path.
+Speed: `normalize_batch` takes NFKC from `jpcurate.text.nfkc.nfkc_batch` (one numpy table pass over the whole batch, a
+per-character mapping where NFKC is one; `unicodedata` only for texts with combining sequences), about 5x
+`unicodedata.normalize` on Japanese text with its ellipses and full-width signs.
 """
 
 from __future__ import annotations
 
 import hashlib
 import unicodedata
-from functools import lru_cache
 
 import numpy as np
+
+from jpcurate.text.nfkc import nfkc_batch
 
 
 def normalize_for_dedup(text: str) -> str:
@@ -28,39 +26,9 @@ def normalize_for_dedup(text: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", text).lower().split())
 
 
-@lru_cache(maxsize=1)
-def _single_char_nfkc() -> np.ndarray:
-    """(65536,) uint32: the NFKC form of each BMP code point when that form is one character, else itself."""
-    table = np.arange(1 << 16, dtype=np.uint32)
-    for cp in range(1 << 16):
-        if 0xD800 <= cp < 0xE000:
-            continue
-        n = unicodedata.normalize("NFKC", chr(cp))
-        if len(n) == 1 and n != chr(cp):
-            table[cp] = ord(n)
-    return table
-
-
-def _finish(text: str) -> str:
-    if not unicodedata.is_normalized("NFKC", text):
-        text = unicodedata.normalize("NFKC", text)
-    return " ".join(text.lower().split())
-
-
 def normalize_batch(texts: list[str]) -> list[str]:
-    """`normalize_for_dedup` of every text, with the NFKC single-character mappings done in one numpy pass."""
-    if not texts:
-        return []
-    joined = "".join(texts)
-    if joined.isascii():
-        return [" ".join(t.lower().split()) for t in texts]
-    cps = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype="<u4")
-    table = _single_char_nfkc()
-    bmp = cps < (1 << 16)
-    mapped = np.where(bmp, table[np.where(bmp, cps, 0)], cps)  # (chars,) same length: one char -> one char
-    out = mapped.astype("<u4").tobytes().decode("utf-32-le", "surrogatepass")
-    ends = np.cumsum([len(t) for t in texts])
-    return [_finish(out[e - len(t) : e]) for t, e in zip(texts, ends.tolist())]
+    """`normalize_for_dedup` of every text."""
+    return [" ".join(t.lower().split()) for t in nfkc_batch(texts)]
 
 
 def text_hash128(normalized: str) -> tuple[int, int]:

@@ -23,8 +23,8 @@ from jpcurate.dedup.stages import META_SCHEMA, DedupConfig, bucket_rows, clean_d
 from jpcurate.dedup.tasks import InputTask, read_task, task_lines
 from jpcurate.dedup.verify import SetStore, shingle_sets, verify_blocked
 from jpcurate.document import Document, Malformed
-from jpcurate.readers import input_format, parse_line
-from jpcurate.writers import ShardWriter, remove_parts
+from jpcurate.io.readers import input_format, parse_line
+from jpcurate.io.writers import ShardWriter, remove_parts
 
 BATCH = 1024
 EXACT, NEAR = "exact_duplicate", "near_duplicate"
@@ -46,7 +46,7 @@ class Context:
         return Path(self.out) / "_dedup"
 
 
-def _save_npy(path: Path, arr: np.ndarray) -> None:
+def save_npy(path: Path, arr: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "wb") as f:
@@ -54,14 +54,14 @@ def _save_npy(path: Path, arr: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
-def _save_json(path: Path, obj: dict) -> None:
+def save_json(path: Path, obj: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(obj, ensure_ascii=False))
     os.replace(tmp, path)
 
 
-def _save_parquet(path: Path, table: pa.Table) -> None:
+def save_parquet(path: Path, table: pa.Table) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     pq.write_table(table, tmp)
@@ -104,7 +104,7 @@ def lines_task(ctx: Context, task: InputTask) -> dict:
     allk = np.concatenate(keys) if keys else np.zeros(0, np.uint64)
     part = partition_of(allk, ctx.config.partitions)
     for p in range(ctx.config.partitions):
-        _save_npy(ctx.work / "lines" / f"p{p:04d}" / f"{task.prefix}.npy", allk[part == p])
+        save_npy(ctx.work / "lines" / f"p{p:04d}" / f"{task.prefix}.npy", allk[part == p])
     return {"line_keys": int(len(allk))}
 
 
@@ -114,13 +114,11 @@ def _count_partition(ctx: Context, p: int) -> np.ndarray:
     return frequent_keys(np.concatenate(keys) if keys else np.zeros(0, np.uint64), ctx.config.line_min_docs)
 
 
-def lines_phase(ctx: Context, tasks: list[InputTask], workers: int) -> dict:
-    from jpcurate.dedup.local import _map
-
-    per_task(ctx, tasks, workers, "lines", _map)
-    freq = _map(partial(_count_partition, ctx), list(range(ctx.config.partitions)), workers)
+def lines_phase(ctx: Context, tasks: list[InputTask], workers: int, map_fn) -> dict:
+    per_task(ctx, tasks, workers, "lines", map_fn)
+    freq = map_fn(partial(_count_partition, ctx), list(range(ctx.config.partitions)), workers)
     frequent = np.sort(np.concatenate(freq)) if freq else np.zeros(0, np.uint64)
-    _save_npy(ctx.work / "frequent_lines.npy", frequent)
+    save_npy(ctx.work / "frequent_lines.npy", frequent)
     return {"frequent_lines": int(len(frequent))}
 
 
@@ -146,8 +144,8 @@ def scan_task(ctx: Context, task: InputTask) -> dict:
                 sigs.append(sig)
                 nbytes += sum(len(d.text.encode("utf-8", "surrogatepass")) for _, d in live)
     table = pa.concat_tables(tables) if tables else META_SCHEMA.empty_table()
-    _save_parquet(ctx.work / "meta" / f"{task.prefix}.parquet", table)
-    _save_npy(ctx.work / "sig" / f"{task.prefix}.npy",
+    save_parquet(ctx.work / "meta" / f"{task.prefix}.parquet", table)
+    save_npy(ctx.work / "sig" / f"{task.prefix}.npy",
               np.concatenate(sigs) if sigs else np.zeros((0, ctx.config.num_perm), np.uint32))
     info = {"input": n_in, "quarantined": n_bad, "empty_after_lines": n_empty, "docs": len(table), "bytes": nbytes}
     return info
@@ -169,7 +167,7 @@ def index_phase(ctx: Context, tasks: list[InputTask]) -> dict:
     edges, is_head = exact_edges(hi, lo, rank)
     np.savez(ctx.work / "index.npz", keys=keys, rank=rank, hash_hi=hi, hash_lo=lo, exact_edges=edges)
     heads = keys[is_head & meta["has_sig"].to_numpy(zero_copy_only=False)]
-    _save_npy(ctx.work / "heads.npy", heads)
+    save_npy(ctx.work / "heads.npy", heads)
     return {"docs": int(len(keys)), "exact_groups_merged": int(len(edges)), "minhash_docs": int(len(heads))}
 
 
@@ -190,7 +188,7 @@ def buckets_task(ctx: Context, task: InputTask) -> dict:
             parts[p].append(np.stack([bucket[sel].view(np.int64), member[sel]], axis=1))  # (M, 2): hash bits, key
     for p, chunks in enumerate(parts):
         rows = np.concatenate(chunks) if chunks else np.zeros((0, 2), np.int64)
-        _save_npy(ctx.work / "buckets" / f"p{p:04d}" / f"{task.prefix}.npy", rows)
+        save_npy(ctx.work / "buckets" / f"p{p:04d}" / f"{task.prefix}.npy", rows)
     return {"rows": int(sum(len(c) for ch in parts for c in ch))}
 
 
@@ -201,7 +199,7 @@ def candidates_partition(ctx: Context, p: int) -> int:
     parts = [np.load(f) for f in sorted(d.glob("*.npy"))] if d.is_dir() else []
     rows = np.concatenate(parts) if parts else np.zeros((0, 2), np.int64)
     pairs = bucket_pairs(rows[:, 0], rows[:, 1])
-    _save_npy(ctx.work / "candidates" / f"p{p:04d}.npy", pairs)
+    save_npy(ctx.work / "candidates" / f"p{p:04d}.npy", pairs)
     return int(len(pairs))
 
 
@@ -255,7 +253,7 @@ def verify_phase(ctx: Context, tasks: list[InputTask], workers: int, map_fn) -> 
         pairs, jac = verify_blocked(pairs, load, ctx.config.threshold)
         info["verified_pairs"] = int(len(pairs))
         info["rejected_pairs"] = int(len(jac) - len(pairs))
-    _save_npy(ctx.work / "edges.npy", pairs)
+    save_npy(ctx.work / "edges.npy", pairs)
     return info
 
 
@@ -286,7 +284,7 @@ def components_phase(ctx: Context) -> dict:
     table = pa.table({"key": keys, "cluster_id": ids.take(pa.array(kept)), "cluster_size": size, "status": status})
     task_of = keys >> 32
     for t in np.unique(task_of):
-        _save_parquet(ctx.work / "assign" / f"{int(t):05d}.parquet", table.filter(pa.array(task_of == t)))
+        save_parquet(ctx.work / "assign" / f"{int(t):05d}.parquet", table.filter(pa.array(task_of == t)))
     return {"clusters": int(len(np.unique(kept))), "clusters_with_duplicates": int(np.sum((size > 1) & (status == 0))),
             "exact_removed": int(np.sum(status == 1)), "near_removed": int(np.sum(status == 2))}
 
@@ -302,6 +300,7 @@ def write_task(ctx: Context, task: InputTask) -> dict:
     by_key = {k: i for i, k in enumerate(assign["key"])}
     frequent = frequent_set(ctx)
     counts: dict[str, int] = {}
+    removed_bytes: dict[str, int] = {}
     kept = bytes_kept = 0
     cl_id, cl_cluster, cl_size = [], [], []
     w = {s: ShardWriter(out / s, prefix=task.prefix, fmt=ctx.out_format, max_bytes=ctx.max_shard_bytes)
@@ -325,12 +324,13 @@ def write_task(ctx: Context, task: InputTask) -> dict:
             else:
                 w["removed"].write(d.to_record())
                 counts[d.reason] = counts.get(d.reason, 0) + 1
+                removed_bytes[d.reason] = removed_bytes.get(d.reason, 0) + len(d.text.encode("utf-8", "surrogatepass"))
     for x in w.values():
         x.close()
-    _save_parquet(ctx.work / "clusters" / f"{task.prefix}.parquet",
+    save_parquet(ctx.work / "clusters" / f"{task.prefix}.parquet",
                   pa.table({"id": pa.array(cl_id, pa.string()), "cluster_id": pa.array(cl_cluster, pa.string()),
                             "cluster_size": pa.array(cl_size, pa.int64())}))
-    return {"kept": kept, "removed": counts, "bytes_kept": bytes_kept}
+    return {"kept": kept, "removed": counts, "removed_bytes": removed_bytes, "bytes_kept": bytes_kept}
 
 
 _TASK_FNS = {"lines": lines_task, "scan": scan_task, "buckets": buckets_task, "write": write_task}
@@ -339,7 +339,7 @@ _TASK_FNS = {"lines": lines_task, "scan": scan_task, "buckets": buckets_task, "w
 def _run_task(ctx: Context, name: str, task: InputTask) -> dict:
     t0 = time.monotonic()
     info = _TASK_FNS[name](ctx, task)
-    _save_json(ctx.work / name / "done" / f"{task.prefix}.json", info)
+    save_json(ctx.work / name / "done" / f"{task.prefix}.json", info)
     if ctx.progress:
         span = "" if task.end < 0 else f" bytes {task.start:,}-{task.end:,}"
         print(f"dedup: {name} task {task.prefix} ({task.source}{span}) done in {time.monotonic() - t0:.1f}s",
@@ -356,47 +356,3 @@ def per_task(ctx: Context, tasks: list[InputTask], workers: int, name: str, map_
 
 def task_info(ctx: Context, name: str, task: InputTask) -> dict:
     return json.loads((ctx.work / name / "done" / f"{task.prefix}.json").read_text())
-
-
-# ---- finish -----------------------------------------------------------------------------------------------------
-
-def _dir_bytes(path: Path) -> int:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.exists() else 0
-
-
-def finish(ctx: Context, tasks: list[InputTask], report: dict) -> dict:
-    """Merge the per-task counters, check the accounting identity, write clusters.parquet and stats.json."""
-    from jpcurate.stats import Stats, quarantine_key
-
-    stats = Stats()
-    for t in tasks:
-        scan, write = task_info(ctx, "scan", t), task_info(ctx, "write", t)
-        stats.input += scan["input"]
-        stats.quarantined += scan["quarantined"]
-        stats.bytes_in += scan["bytes"]
-        stats.kept += write["kept"]
-        stats.bytes_kept += write["bytes_kept"]
-        for reason, n in write["removed"].items():
-            stats.rejected += n
-            stats.reasons[reason] = stats.reasons.get(reason, 0) + n
-    for t in tasks:  # quarantine reasons, from the quarantine files
-        for f in sorted((Path(ctx.out) / "quarantine").glob(f"{t.prefix}-*.jsonl")):
-            for line in f.read_text(encoding="utf-8").splitlines():
-                key = quarantine_key(json.loads(line)["reason"])  # the kinds `jpcurate filter` counts
-                stats.quarantine_reasons[key] = stats.quarantine_reasons.get(key, 0) + 1
-    stats.check_identity()
-    parts = [pq.read_table(ctx.work / "clusters" / f"{t.prefix}.parquet") for t in tasks]
-    clusters = pa.concat_tables(parts) if parts else pa.table({"id": pa.array([], pa.string())})
-    _save_parquet(Path(ctx.out) / "clusters.parquet", clusters)
-    docs = max(int(report.get("index", {}).get("docs", 0)), 1)
-    disk = {name: _dir_bytes(ctx.work / name) for name in ("lines", "meta", "sig", "buckets", "candidates", "sets",
-                                                           "assign")}
-    d = stats.to_dict()
-    d["dedup"] = {
-        "config": ctx.config.to_dict(),
-        "phases": report,
-        "disk_bytes_per_doc": {k: round(v / docs, 1) for k, v in disk.items()},
-        "peak_bytes_per_doc": {k: round(v.get("peak_traced_bytes", 0) / docs, 1) for k, v in report.items()},
-    }
-    _save_json(Path(ctx.out) / "stats.json", d)
-    return d

@@ -14,6 +14,7 @@ part in exact deduplication only (`has_sig` False), never in MinHash.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 
 import numpy as np
 import pyarrow as pa
@@ -68,15 +69,26 @@ class DedupConfig:
         if self.bands and self.rows:
             return self.bands, self.rows
         t = self.lsh_threshold or (max(self.threshold - VERIFY_MARGIN, 0.05) if self.verify else self.threshold)
-        return optimal_params(t, self.num_perm)
+        return _optimal_params(t, self.num_perm)
 
     def hasher(self) -> MinHasher:
-        return MinHasher(num_perm=self.num_perm, ngram=self.ngram, unit=self.unit, seed=self.seed)
+        return _hasher(self.num_perm, self.ngram, self.unit, self.seed)
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["bands"], d["rows"] = self.lsh_params()
         return d
+
+
+# Both take ~12 ms (a numerical integration; drawing the permutations) and were redone for every batch.
+@lru_cache(maxsize=16)
+def _optimal_params(threshold: float, num_perm: int) -> tuple[int, int]:
+    return optimal_params(threshold, num_perm)
+
+
+@lru_cache(maxsize=16)
+def _hasher(num_perm: int, ngram: int, unit: str, seed: int) -> MinHasher:
+    return MinHasher(num_perm=num_perm, ngram=ngram, unit=unit, seed=seed)  # frozen: safe to share
 
 
 def make_key(task: int, row: int) -> int:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from jpcurate.document import Document, Malformed
-from jpcurate.readers import input_format, parse_line, read_documents
+from jpcurate.io.readers import check_distinct_inputs, input_format, open_binary, parse_line, read_documents
 
 DEFAULT_SPLIT_BYTES = 64 << 20
 _READ = 1 << 20
@@ -86,6 +86,7 @@ def cut_points(path: str, split_bytes: int) -> list[tuple[int, int]]:
 
 def plan_tasks(inputs: list[str], split_bytes: int = DEFAULT_SPLIT_BYTES, line_counter=None) -> list[InputTask]:
     """Tasks for `inputs` in order. `line_counter(ranges) -> counts` may count newlines in parallel (Ray)."""
+    check_distinct_inputs(inputs)
     tasks: list[InputTask] = []
     for path in inputs:
         path = str(path)
@@ -107,7 +108,6 @@ def plan_tasks(inputs: list[str], split_bytes: int = DEFAULT_SPLIT_BYTES, line_c
 def task_lines(task: InputTask) -> Iterator[tuple[int, bytes]]:
     """(row, raw line) of every non-blank line of a JSONL task, unparsed: rows number the records as `read_task`
     yields them, so a reader that wants a few rows parses only those."""
-    from jpcurate.readers import open_binary
 
     with (open(task.path, "rb") if task.end >= 0 else open_binary(task.path)) as f:
         if task.end >= 0:
@@ -130,7 +130,7 @@ def task_lines(task: InputTask) -> Iterator[tuple[int, bytes]]:
 
 
 def read_task(task: InputTask, text_field: str = "text", id_field: str = "id") -> Iterator[Document | Malformed]:
-    """The records of one task, exactly as `jpcurate.readers.read_documents` yields them for those lines."""
+    """The records of one task, exactly as `jpcurate.io.readers.read_documents` yields them for those lines."""
     if task.end < 0:
         try:
             yield from read_documents(task.path, text_field=text_field, id_field=id_field, source=task.source)

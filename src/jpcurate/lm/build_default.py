@@ -13,7 +13,7 @@ from importlib import resources
 from pathlib import Path
 
 from jpcurate.lm.train import calibrate, train
-from jpcurate.normalize import normalize_text
+from jpcurate.steps.normalize import normalize_text
 
 
 def wikipedia_documents(path: Path, min_chars: int = 400) -> list[str]:

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jpcurate.charclass import codepoints
+from jpcurate.text.charclass import codepoints
 
 P_MUL = np.uint64(0x9E3779B97F4A7C15)
 SLOT_MUL = np.uint64(0xD6E8FEB86659FD93)

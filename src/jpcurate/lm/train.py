@@ -17,8 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
+from jpcurate.document import Document
+from jpcurate.io.readers import read_documents
 from jpcurate.lm.model import BOS, UNK, CharLM, fingerprints, ngram_hash_table, slots
-from jpcurate.normalize import normalize_text
+from jpcurate.steps.normalize import normalize_text
 
 PERCENTILES = (1, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 98, 99, 99.5, 99.9)
 
@@ -126,8 +128,6 @@ def calibrate(model: CharLM, texts: list[str]) -> None:
 def read_texts(paths: list[str], *, text_field: str = "text", skipped: dict[str, int] | None = None) -> list[str]:
     """Normalised non-empty texts; `skipped` counts the records left out ("malformed", "empty"). A file that
     cannot be read to its end is an error naming it (a model from part of a corpus would pass unnoticed)."""
-    from jpcurate.document import Document
-    from jpcurate.readers import read_documents
 
     out = []
     skipped = {} if skipped is None else skipped

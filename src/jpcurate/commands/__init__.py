@@ -1,1 +1,0 @@
-"""Subcommands of the `jpcurate` command line; each module exposes `add_parser(subparsers)`."""
