@@ -15,7 +15,7 @@ import argparse
 import json
 import platform
 import sys
-from collections import Counter, defaultdict
+from collections import Counter
 from datetime import date
 from pathlib import Path
 

@@ -34,11 +34,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "quality_set"
 AOZORA_FILES = ("aozora_corpus/aozora_pd_corpus.jsonl", "aozora_more/works.jsonl", "aozora/works.jsonl")
-# Every work of these authors is held out of the naturalness model's training text (jpcurate.lm.build_default).
-EVAL_AUTHORS = ("与謝野晶子", "北原白秋", "中原中也", "萩原朔太郎", "宮沢賢治", "宮澤賢治", "高村光太郎", "樋口一葉",
-                "森鴎外", "森鷗外", "幸田露伴", "正岡子規", "三木清", "堀辰雄", "梶井基次郎", "芥川龍之介", "芥川竜之介",
-                "夏目漱石", "太宰治", "坂口安吾", "新美南吉", "寺田寅彦", "宮本百合子", "海野十三", "南方熊楠",
-                "折口信夫", "柳田国男", "津田左右吉", "国木田独歩", "佐々木味津三")
+sys.path.insert(0, str(ROOT / "src"))
+from jpcurate.lm.build_default import HELD_OUT_AUTHORS as EVAL_AUTHORS  # noqa: E402 - one list for both sides
+
 # (author, title) -> kind for the works whose kind is not modern prose; titles are matched exactly.
 KINDS = {
     ("与謝野晶子", "みだれ髪"): "verse_tanka",
@@ -51,6 +49,7 @@ KINDS = {
     ("高村光太郎", "智恵子抄"): "verse_poem",
     ("宮澤賢治", "〔雨ニモマケズ〕"): "verse_poem",
     ("宮澤賢治", "凾館港春夜光景"): "verse_poem",
+    ("宮澤賢治", "農民芸術の興隆"): "old_orthography",  # lecture notes in short lines, not verse
     ("宮澤賢治", "花巻農学校精神歌"): "verse_lyrics",
     ("宮澤賢治", "月夜のでんしんばしらの軍歌"): "verse_lyrics",
     ("樋口一葉", "たけくらべ"): "old_orthography",
@@ -97,7 +96,7 @@ def stable(key: str) -> int:
 
 def chunks(text: str, lo: int, hi: int, *, sep: str) -> list[str]:
     """Consecutive pieces of `text` split at `sep` (a blank line for verse, a line break for prose), each of
-    `lo`..`hi` characters (a single longer piece is cut at `hi`)."""
+    `lo`..`hi` characters (a single longer piece is cut after its last 。 before `hi`)."""
     out, cur = [], ""
     for part in text.split(sep):
         if not part.strip():
@@ -107,8 +106,9 @@ def chunks(text: str, lo: int, hi: int, *, sep: str) -> list[str]:
                 out.append(cur.strip("\n"))
             cur = ""
         cur = f"{cur}{sep}{part}" if cur else part
-        if len(cur) >= hi:
-            out.append(cur[:hi].strip("\n"))
+        if len(cur) >= hi:  # one paragraph longer than hi: cut after its last sentence end before hi
+            cut = cur.rfind("。", 0, hi) + 1 or hi
+            out.append(cur[:cut].strip("\n"))
             cur = ""
     if len(cur) >= lo:
         out.append(cur.strip("\n"))
@@ -171,7 +171,7 @@ def aozora_docs(works: list[dict]) -> list[dict]:
         pieces = chunks(w["text"], 120 if verse else 600, 1200 if verse else 3000, sep="\n\n" if verse else "\n")
         if kind == "historical_ng":
             pieces = [p for p in pieces if any(p.count(word) >= 3 for word in PERIOD_WORDS)]
-        for i, t in enumerate(pick(pieces, PER_WORK[kind], "|".join(key))):
+        for t in pick(pieces, PER_WORK[kind], "|".join(key)):
             docs.append({"kind": kind, "text": t, "source": f"{w['file']}:{w['id']} {w['author']}「{w['title']}」",
                          "license": LICENSES["aozora"]})
     return docs
@@ -204,8 +204,8 @@ def web_docs(shared: Path) -> list[dict]:
 def crafted_docs() -> list[dict]:
     from quality_crafted import LYRICS
 
-    return [{"kind": "verse_lyrics", "text": t, "source": "benchmarks/quality_crafted.py", "license": LICENSES["crafted"]}
-            for t in LYRICS]
+    return [{"kind": "verse_lyrics", "text": t, "source": "benchmarks/quality_crafted.py",
+             "license": LICENSES["crafted"]} for t in LYRICS]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,3 +1,4 @@
+# ruff: noqa: E501 - vocabulary pools and templates read better one per line than wrapped
 """Generated web junk for the quality set: `generate(seed)` -> [{"kind", "text", "source", "license"}].
 
 Each kind imitates one thing web crawls hold (several templates per kind, random vocabulary, lengths of

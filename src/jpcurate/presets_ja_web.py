@@ -16,7 +16,7 @@ from __future__ import annotations
 from jpcurate.boilerplate import StripBoilerplate
 from jpcurate.langid import LanguageFilter
 from jpcurate.lm.step import NaturalnessFilter
-from jpcurate.ngwords import Limit, NGWords
+from jpcurate.ngwords import Context, Limit, NGWords
 from jpcurate.normalize import Normalize
 from jpcurate.pii import MaskPII
 from jpcurate.pipeline import Pipeline
@@ -41,22 +41,25 @@ def ja_web(*, mecab: bool = False) -> Pipeline:
         LanguageFilter(("ja",), min_score=0.5),
         Mojibake(hi=0.01),
         ClassFraction(("hiragana", "katakana"), ("hiragana", "katakana", "kanji"), lo=0.12, name="kana_frac"),
-        ClassFraction(("katakana",), ("hiragana", "katakana", "kanji"), hi=0.8, name="katakana_frac"),
+        ClassFraction(("katakana",), ("hiragana", "katakana", "kanji"), hi=0.8, name="katakana_frac",
+                      exempt_verse=True),
         ClassFraction(("symbol", "ascii_punct"), hi=0.15, name="symbols"),
         ClassFraction(("digit",), hi=0.2, name="digits"),
-        ShortLines(hi=0.5, max_len=10),
+        ShortLines(hi=0.5, max_len=10, exempt_verse=True),
         CodeLines(hi=0.3),
-        LineEndPunct(lo=0.3, chars_weighted=True),
+        LineEndPunct(lo=0.3, chars_weighted=True, exempt_verse=True),
         MaxSentenceLength(hi=4000, by_line=True),
-        DupLines(hi=0.3),
+        DupLines(hi=0.3, min_len=2, verse_hi=0.6),
         DupNgram(10, hi=0.35, mode="repeat", name="dup_10gram"),
         NGWords({"adult": NG_LIMIT, "discrimination": NG_LIMIT, "violence": NG_LIMIT, "ads": LIST_LIMIT,
-                 "bbs": LIST_LIMIT}, boundary="mecab" if use_mecab else "script"),
+                 "bbs": LIST_LIMIT}, boundary="mecab" if use_mecab else "script",
+               context={"discrimination": Context()}),
         UrlFilter(),
     ]
     if use_mecab:
         from jpcurate.rules.words import NounRatio
 
         steps.append(NounRatio(hi=0.8, sample_chars=150))
-    steps += [NaturalnessFilter(max_percentile=99, factor=3.0, max_chars=1500), MaskPII()]
+    steps += [NaturalnessFilter(max_percentile=99, factor=3.0, max_chars=1500, kana_fold=True, verse_factor=2.0),
+              MaskPII()]
     return Pipeline(steps, name="ja-web")

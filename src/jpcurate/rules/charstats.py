@@ -13,6 +13,7 @@ from jpcurate import features
 from jpcurate.charclass import CLASS_NAMES, C
 from jpcurate.document import Document
 from jpcurate.rules.base import Rule, ratio
+from jpcurate.rules.verse import VerseExempt
 
 JA_LETTERS = ("hiragana", "katakana", "kanji", "ja_punct")
 # UTF-8 Japanese decoded as cp932 starts most characters with these (E3 81/82/83 -> 縺 繧 繝); they are rare
@@ -59,13 +60,14 @@ class ClassCount(Rule):
         return sum(cl[i] for i in self._idx)
 
 
-class ClassFraction(Rule):
+class ClassFraction(VerseExempt):
     """Share of characters of `numer` classes among `denom` classes ("nonspace": all non-space characters,
-    "all": every character)."""
+    "all": every character); `exempt_verse=True` keeps verse (a poem written in katakana)."""
 
     def __init__(self, numer: tuple[str, ...], denom: tuple[str, ...] | str = "nonspace", lo: float | None = None,
-                 hi: float | None = None, *, name: str, **kw) -> None:
+                 hi: float | None = None, *, name: str, exempt_verse: bool = False, **kw) -> None:
         super().__init__(lo, hi, name=name, **kw)
+        self.exempt_verse = exempt_verse
         whole = denom in ("nonspace", "all")
         for group in (numer, () if whole else denom):
             unknown = set(group) - set(CLASS_NAMES)

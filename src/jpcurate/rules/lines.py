@@ -9,6 +9,7 @@ import regex
 from jpcurate import features
 from jpcurate.document import Document
 from jpcurate.rules.base import Rule, ratio
+from jpcurate.rules.verse import VerseExempt
 
 ELLIPSIS_END = regex.compile(r"(?:…|‥|・・|\.\.\.)$")
 LINE_END_PUNCT = ("。", "！", "？", "!", "?", ".", "」", "』", "）", ")", "\"", "”", "…", "♪", "〜", "ー", "w")
@@ -64,30 +65,31 @@ class EllipsisLines(Rule):
         return ratio(sum(1 for ln in lines if ELLIPSIS_END.search(ln)), len(lines))
 
 
-class ShortLines(Rule):
+class ShortLines(VerseExempt):
     """Share of lines with at most `max_len` characters (menus, tables; HojiChar: <= 10 chars, <= 0.5)."""
 
     name = "short_lines"
 
-    def __init__(self, lo=None, hi=None, *, max_len: int = 10, name: str | None = None, **kw) -> None:
+    def __init__(self, lo=None, hi=None, *, max_len: int = 10, exempt_verse: bool = False, name: str | None = None,
+                 **kw) -> None:
         super().__init__(lo, hi, name=name, **kw)
-        self.max_len = max_len
+        self.max_len, self.exempt_verse = max_len, exempt_verse
 
     def measure(self, doc: Document) -> float:
         lines = features.lines(doc)
         return ratio(sum(1 for ln in lines if len(ln) <= self.max_len), len(lines))
 
 
-class LineEndPunct(Rule):
+class LineEndPunct(VerseExempt):
     """Share of lines that end like a sentence (FineWeb `line_punct_ratio`); `chars_weighted` weighs lines by
     length, so that one title line does not outweigh a paragraph."""
 
     name = "line_end_punct"
 
     def __init__(self, lo=None, hi=None, *, ends: tuple[str, ...] = LINE_END_PUNCT, chars_weighted: bool = False,
-                 name: str | None = None, **kw) -> None:
+                 exempt_verse: bool = False, name: str | None = None, **kw) -> None:
         super().__init__(lo, hi, name=name, **kw)
-        self.ends, self.chars_weighted = tuple(ends), chars_weighted
+        self.ends, self.chars_weighted, self.exempt_verse = tuple(ends), chars_weighted, exempt_verse
 
     def measure(self, doc: Document) -> float:
         lines = features.lines(doc)
