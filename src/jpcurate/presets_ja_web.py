@@ -21,7 +21,8 @@ from jpcurate.normalize import Normalize
 from jpcurate.pii import MaskPII
 from jpcurate.pipeline import Pipeline
 from jpcurate.rules.charstats import ClassFraction, Length, Mojibake
-from jpcurate.rules.lines import CodeLines, LineEndPunct, MaxSentenceLength, ShortLines
+from jpcurate.rules.grammar import BrokenEndings, KanaOrder
+from jpcurate.rules.lines import BareTokens, CodeLines, LineEndPunct, MaxSentenceLength, ShortLines
 from jpcurate.rules.repetition import DupLines, DupNgram
 from jpcurate.urlrules import UrlFilter
 
@@ -45,12 +46,15 @@ def ja_web(*, mecab: bool = False) -> Pipeline:
                       exempt_verse=True),
         ClassFraction(("symbol", "ascii_punct"), hi=0.15, name="symbols"),
         ClassFraction(("digit",), hi=0.2, name="digits"),
-        ShortLines(hi=0.5, max_len=10, exempt_verse=True),
+        ShortLines(hi=0.6, max_len=10, exempt_verse=True),
         CodeLines(hi=0.3),
-        LineEndPunct(lo=0.3, chars_weighted=True, exempt_verse=True),
+        LineEndPunct(lo=0.25, chars_weighted=True, exempt_verse=True),
         MaxSentenceLength(hi=4000, by_line=True),
         DupLines(hi=0.3, min_len=2, verse_hi=0.6),
         DupNgram(10, hi=0.35, mode="repeat", name="dup_10gram"),
+        BareTokens(hi=0.5, exempt_verse=True),
+        BrokenEndings(hi=0.3),
+        KanaOrder(hi=0.5),
         NGWords({"adult": NG_LIMIT, "discrimination": NG_LIMIT, "violence": NG_LIMIT, "ads": LIST_LIMIT,
                  "bbs": LIST_LIMIT}, boundary="mecab" if use_mecab else "script",
                context={"discrimination": Context()}),
@@ -60,6 +64,6 @@ def ja_web(*, mecab: bool = False) -> Pipeline:
         from jpcurate.rules.words import NounRatio
 
         steps.append(NounRatio(hi=0.8, sample_chars=150))
-    steps += [NaturalnessFilter(max_percentile=99, factor=3.0, max_chars=1500, kana_fold=True, verse_factor=2.0),
+    steps += [NaturalnessFilter(max_percentile=99, factor=2.6, max_chars=1500, kana_fold=True, verse_factor=2.0),
               MaskPII()]
     return Pipeline(steps, name="ja-web")

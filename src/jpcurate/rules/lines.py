@@ -136,3 +136,31 @@ class CodeLines(Rule):
         # cheap test goes first, the regular expression only sees mostly-ASCII lines
         return ratio(sum(1 for ln in lines if len(ln.encode("utf-8", "surrogatepass")) <= 2 * len(ln)
                          and CODE_LINE.search(ln)), len(lines))
+
+
+TOKEN_SPLIT = re.compile(r"[\s、,，#＃]+")
+HIRAGANA = re.compile(r"[ぁ-ゖ]")
+
+
+class BareTokens(VerseExempt):
+    """Share of the characters that sit in short bare tokens: pieces between spaces, 、 , # and line breaks of at
+    most `max_len` characters without any hiragana (タグ: 旅行 グルメ 温泉(12) ...). Prose, even a list of names
+    inside a paragraph, joins its nouns with particles; a tag cloud or keyword list does not. Documents with fewer
+    than `min_tokens` pieces measure 0; `exempt_verse=True` keeps verse (雨ニモマケズ is kanji and katakana)."""
+
+    name = "bare_tokens"
+
+    def __init__(self, lo=None, hi=None, *, max_len: int = 8, min_tokens: int = 20, exempt_verse: bool = False,
+                 name: str | None = None, **kw) -> None:
+        super().__init__(lo, hi, name=name, **kw)
+        self.max_len, self.min_tokens, self.exempt_verse = max_len, min_tokens, exempt_verse
+
+    def prepare(self, docs) -> None:
+        pass
+
+    def measure(self, doc: Document) -> float:
+        tokens = [t for t in TOKEN_SPLIT.split(doc.text) if t]
+        if len(tokens) < self.min_tokens:
+            return 0.0
+        bare = sum(len(t) for t in tokens if len(t) <= self.max_len and not HIRAGANA.search(t))
+        return ratio(bare, sum(map(len, tokens)))
