@@ -34,6 +34,9 @@ EXPLAIN: dict[str, str] = {
     "compression": "zlib compression ratio out of range (repetitive, or random/encoded)",
     "words": "word count / word length rule (preset of a peer)",
     "kuten": "too few 。 for its length",
+    "bare_tokens": "mostly short bare words between spaces/、/# without particles (tag clouds, keyword lists)",
+    "broken_endings": "です/ます after a dictionary-form verb or a particle (するです, をます): machine translation",
+    "kana_order": "small ゃゅょ after a kanji or the other script's kana: shuffled word pieces (spun text)",
 }
 
 

@@ -18,7 +18,8 @@ from jpcurate.rules.base import Rule, ratio
 
 DESU_MASU = re.compile(r"(?:です|ます)")
 # the character before です/ます that makes it wrong: する/いる/ある/す (dictionary form) and the case particles
-# を が に は (and と before ます: とます). Left out because correct words end in them: う (そうです, ようです), と (ことです), つ (一つです),
+# を が に は (and と before ます: とます). Left out because correct words end in them: う (そうです, ようです),
+# と (ことです), つ (一つです),
 # く (近くです), ぶ (大丈夫です), ぐ (すぐです), の (のです), い (ないです); ますます and ますです are skipped.
 BROKEN_BEFORE = frozenset("るすをがには")
 # small ya/yu/yo only follow an i-row kana of their own script; small a/i/u/e/o and ー are left out (dialect and
