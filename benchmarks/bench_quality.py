@@ -1,6 +1,7 @@
 """What `ja-web` keeps and removes, per kind of text, on the quality set (real natural Japanese + generated junk).
 
     .venv/bin/python benchmarks/bench_quality.py [--presets ja-web swallow] [--tag shared] [--examples 3]
+                                                 [--junk-seed 1]
 
 Input: `benchmarks/quality_set/{natural,junk}.jsonl` (built by `build_quality_set.py`; every document labelled
 with its kind). Prints one markdown table per preset: documents per kind, share kept (natural) or removed (junk),
@@ -24,8 +25,16 @@ SET = ROOT / "benchmarks" / "quality_set"
 KEEP_TARGET, REMOVE_TARGET, REMOVE_EACH = 0.98, 0.99, 0.90
 
 
-def load() -> list[dict]:
-    return [json.loads(line) for f in ("natural.jsonl", "junk.jsonl") for line in open(SET / f, encoding="utf-8")]
+def load(junk_seed: int | None = None) -> list[dict]:
+    """The stored set, or with `junk_seed` its natural part next to a fresh draw of the junk generator (a check
+    that the thresholds were not fitted to the stored junk documents)."""
+    natural = [json.loads(line) for line in open(SET / "natural.jsonl", encoding="utf-8")]
+    if junk_seed is None:
+        return natural + [json.loads(line) for line in open(SET / "junk.jsonl", encoding="utf-8")]
+    sys.path.insert(0, str(Path(__file__).parent))
+    from quality_junk import generate
+
+    return natural + [{"id": f"s{i:04d}", "group": "junk", **d} for i, d in enumerate(generate(seed=junk_seed))]
 
 
 def evaluate(preset: str, records: list[dict]) -> dict:
@@ -77,13 +86,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--presets", nargs="+", default=["ja-web"])
     ap.add_argument("--tag", default="")
     ap.add_argument("--examples", type=int, default=3, help="wrong outcomes shown per kind")
+    ap.add_argument("--junk-seed", type=int, default=None, help="a fresh junk draw instead of the stored junk")
     args = ap.parse_args(argv)
     sys.path.insert(0, str(ROOT / "src"))
-    records = load()
+    records = load(args.junk_seed)
     n_nat = sum(r["group"] == "natural" for r in records)
     md = [f"# ja-web quality: keep/remove per kind ({date.today()}, {platform.machine()})", "",
           f"Quality set: {n_nat} natural documents, {len(records) - n_nat} junk documents "
-          "(benchmarks/quality_set, built by benchmarks/build_quality_set.py).", ""]
+          "(benchmarks/quality_set, built by benchmarks/build_quality_set.py"
+          f"{'' if args.junk_seed is None else f'; junk drawn afresh with seed {args.junk_seed}'}).", ""]
     results = {}
     for preset in args.presets:
         res = evaluate(preset, records)

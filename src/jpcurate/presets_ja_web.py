@@ -21,7 +21,7 @@ from jpcurate.normalize import Normalize
 from jpcurate.pii import MaskPII
 from jpcurate.pipeline import Pipeline
 from jpcurate.rules.charstats import ClassFraction, Length, Mojibake
-from jpcurate.rules.grammar import BrokenEndings, KanaOrder
+from jpcurate.rules.grammar import BrokenEndings
 from jpcurate.rules.lines import BareTokens, CodeLines, LineEndPunct, MaxSentenceLength, ShortLines
 from jpcurate.rules.repetition import DupLines, DupNgram
 from jpcurate.urlrules import UrlFilter
@@ -54,7 +54,6 @@ def ja_web(*, mecab: bool = False) -> Pipeline:
         DupNgram(10, hi=0.35, mode="repeat", name="dup_10gram"),
         BareTokens(hi=0.5, exempt_verse=True),
         BrokenEndings(hi=0.3),
-        KanaOrder(hi=0.5),
         NGWords({"adult": NG_LIMIT, "discrimination": NG_LIMIT, "violence": NG_LIMIT, "ads": LIST_LIMIT,
                  "bbs": LIST_LIMIT}, boundary="mecab" if use_mecab else "script",
                context={"discrimination": Context()}),

@@ -36,7 +36,6 @@ EXPLAIN: dict[str, str] = {
     "kuten": "too few 。 for its length",
     "bare_tokens": "mostly short bare words between spaces/、/# without particles (tag clouds, keyword lists)",
     "broken_endings": "です/ます after a dictionary-form verb or a particle (するです, をます): machine translation",
-    "kana_order": "small ゃゅょ after a kanji or the other script's kana: shuffled word pieces (spun text)",
 }
 
 

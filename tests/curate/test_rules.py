@@ -92,7 +92,6 @@ TRIGGERS: dict[str, object] = {
     "word_repetition": "猫が走る。" * 40,
     "bare_tokens": "タグ: " + " ".join(["旅行", "グルメ", "温泉(12)", "カフェ", "ランチ", "DIY", "釣り", "猫(3)"] * 4),
     "broken_endings": "ホテルは予約するです。温泉にいるます。東京をです。結婚式がます。カフェは選び方である。" * 2,
-    "kana_order": PROSE + "学ゃ校ゅ生ょ",
 }
 OVERRIDES = {
     ("swallow", "max_sentence"): "あいうえお、" * 50,
