@@ -82,7 +82,8 @@ def test_bare_tokens_spares_enumerations_inside_prose_and_verse():
 
 
 @pytest.mark.parametrize("text", ["それはそうです。ほんとうです。一つです。すぐです。行くのです。ありますです。",
-                                  "ますます寒くなります。そういうことです。大丈夫です。近くです。見たいです。"])
+                                  "ますます寒くなります。そういうことです。大丈夫です。近くです。見たいです。",
+                                  "もう死にます。耳を澄ます。用を済ます。また逢いに来ます。待っていられます。"])
 def test_broken_endings_counts_no_correct_ending(text):
     assert BrokenEndings(min_count=1).measure(_doc(text)) == 0.0
 

@@ -3,7 +3,7 @@ looks at the character before each です/ます only, after two C-level `str.co
 
 - `BrokenEndings` ("broken_endings"): share of です/ます that follow a dictionary-form verb or a case particle
   (するです, いるます, をです, とます: machine-translated or spun text); のです, ないです, そうです, ことです,
-  あります are correct and do not count.
+  あります, 死にます, 澄ます are correct and do not count.
 """
 
 from __future__ import annotations
@@ -14,11 +14,13 @@ from jpcurate.document import Document
 from jpcurate.rules.base import Rule, ratio
 
 DESU_MASU = re.compile(r"(?:です|ます)")
-# the character before です/ます that makes it wrong: する/いる/ある/す (dictionary form) and the case particles
-# を が に は (and と before ます: とます). Left out because correct words end in them: う (そうです, ようです),
-# と (ことです), つ (一つです), く (近くです), ぶ (大丈夫です), ぐ (すぐです), の (のです), い (ないです);
-# ますます and ますです are skipped.
-BROKEN_BEFORE = frozenset("るすをがには")
+# the character before です / before ます that makes it wrong: a dictionary-form ending (する, いる, ある) and the
+# case particles (のます too: only a hiragana 飲ます is correct). Left out because correct words end in them:
+# う (そうです, ようです), と before です (ことです), つ (一つです), く (近くです), ぶ (大丈夫です), ぐ (すぐです),
+# の before です (のです), い (ないです), and before ます に (死にます) and す (澄ます, 済ます); ますます and
+# ますです are skipped.
+BROKEN_BEFORE_DESU = frozenset("るすをがには")
+BROKEN_BEFORE_MASU = frozenset("るをがはとの")
 
 
 class BrokenEndings(Rule):
@@ -42,7 +44,8 @@ class BrokenEndings(Rule):
             total += 1
             s = m.start()
             before = text[s - 1] if s else ""
-            if (before in BROKEN_BEFORE and text[s - 2 : s] != "ます" and text[s : s + 4] != "ますます") \
-                    or (before == "と" and text[s] == "ま"):
-                bad += 1
+            if text[s] == "で":
+                bad += before in BROKEN_BEFORE_DESU and text[s - 2 : s] != "ます"
+            else:
+                bad += before in BROKEN_BEFORE_MASU and text[s : s + 4] != "ますます"
         return ratio(bad, total)
