@@ -1,6 +1,6 @@
 """What `ja-web` keeps and removes, per kind of text, on the quality set (real natural Japanese + generated junk).
 
-    .venv/bin/python benchmarks/bench_quality.py [--presets ja-web swallow] [--tag shared] [--examples 3]
+    .venv/bin/python benchmarks/bench_quality.py [--presets ja-web ja-web+mecab swallow] [--tag shared] [--examples 3]
                                                  [--junk-seed 1]
 
 Input: `benchmarks/quality_set/{natural,junk}.jsonl` (built by `build_quality_set.py`; every document labelled
@@ -41,7 +41,8 @@ def evaluate(preset: str, records: list[dict]) -> dict:
     """Per kind: documents, kept, reasons of the wrong outcomes; plus the wrong outcomes themselves."""
     from jpcurate import Document, build_preset, run_pipeline
 
-    pipeline = build_preset(preset)
+    name, plus, extra = preset.partition("+")
+    pipeline = build_preset(name, mecab=plus == "+" and extra == "mecab")
     docs = [Document(r["id"], r["text"]) for r in records]
     out = []
     for i in range(0, len(docs), 256):
