@@ -160,8 +160,12 @@ class BareTokens(VerseExempt):
         self.max_len, self.min_tokens, self.exempt_verse = max_len, min_tokens, exempt_verse
 
     def measure(self, doc: Document) -> float:
-        text = doc.text
-        seps = features.count_list(doc)[C["space"]] + text.count("、") + text.count(",") + text.count("#")
+        text, cl = doc.text, features.count_list(doc)
+        # whitespace and 、 exactly, , and # bounded by the ASCII punctuation count: exact enough to rule prose out
+        seps = cl[C["space"]] + text.count("、") + cl[C["ascii_punct"]]
+        if seps + 1 < self.min_tokens or 2 * self.max_len * seps < len(text):
+            return 0.0
+        seps += text.count(",") + text.count("#") - cl[C["ascii_punct"]]
         if seps + 1 < self.min_tokens or 2 * self.max_len * seps < len(text):
             return 0.0
         tokens = [t for t in TOKEN_SPLIT.split(text) if t]
