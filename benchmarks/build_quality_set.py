@@ -90,6 +90,15 @@ LICENSES = {"aozora": "public domain (Aozora Bunko)", "jglue": "CC BY-SA 4.0 (JG
             "crafted": "CC0 (written for this set)"}
 
 
+def shared_data() -> Path:
+    """The shared data snapshot next to the checkout: ../shared/data from the repository root (or one level up
+    for a worktree under wt/)."""
+    for up in (ROOT.parent, ROOT.parents[1]):
+        if (up / "shared" / "data").is_dir():
+            return up / "shared" / "data"
+    return ROOT.parent / "shared" / "data"
+
+
 def stable(key: str) -> int:
     return int(hashlib.md5(key.encode("utf-8")).hexdigest()[:8], 16)
 
@@ -210,7 +219,7 @@ def crafted_docs() -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--shared", default=str(ROOT.parents[1] / "shared" / "data"))
+    ap.add_argument("--shared", default=str(shared_data()), help="the shared data snapshot (../shared/data)")
     ap.add_argument("--junk-seed", type=int, default=0)
     args = ap.parse_args(argv)
     shared = Path(args.shared)

@@ -244,8 +244,7 @@ def hashtags(r: random.Random) -> str:
 
 def generate(*, seed: int = 0, n: int = N_PER_KIND) -> list[dict]:
     here = Path(__file__).resolve().parents[1]
-    shared = here.parents[1] / "shared" / "data" / "ud_japanese_gsd" / "sentences.jsonl"
-    path = shared if shared.exists() else here / "data" / "ud_japanese_gsd" / "sentences.jsonl"
+    path = here / "data" / "ud_japanese_gsd" / "sentences.jsonl"  # the repository's copy of the shared file
     sents = [s["text"] for s in map(json.loads, open(path, encoding="utf-8")) if s["split"] == "dev" and len(s["text"]) > 15]
     kinds = {"seo_spam": seo_spam, "ad_affiliate": ad_affiliate, "nav_boilerplate": nav_boilerplate,
              "tag_cloud": tag_cloud, "link_list": link_list, "word_salad": lambda r: word_salad(r, sents),
