@@ -51,7 +51,7 @@ def ja_web(*, mecab: bool = False) -> Pipeline:
         ClassFraction(("digit",), hi=0.2, name="digits"),
         ShortLines(hi=0.6, max_len=10, exempt_verse=True),
         CodeLines(hi=0.3),
-        LineEndPunct(lo=0.25, chars_weighted=True, exempt_verse=True),
+        LineEndPunct(lo=0.25, chars_weighted=True, long_line=200, exempt_verse=True),
         MaxSentenceLength(hi=4000, by_line=True),
         DupLines(hi=0.3, min_len=2, verse_hi=0.6),
         DupNgram(10, hi=0.35, mode="repeat", name="dup_10gram"),

@@ -116,3 +116,11 @@ def test_verse_factor_widens_the_limit_for_verse_only():
     assert NaturalnessFilter(max_ppl=lim_junk, verse_factor=2.0).apply(_doc(junk))[0] == "perplexity"
     with pytest.raises(ValueError, match="verse_factor"):
         NaturalnessFilter(verse_factor=0.5)
+
+
+def test_a_paragraph_line_counts_as_a_sentence_with_long_line():
+    essay = normalize_text(OLD_KANA.replace("。", "、") + "\n――(一九二八・四)――")  # no 。 at all, a date last
+    assert LineEndPunct(lo=0.25, chars_weighted=True).apply(_doc(essay))[0] == "line_end_punct"
+    assert LineEndPunct(lo=0.25, chars_weighted=True, long_line=100).apply(_doc(essay)) is None
+    listing = "\n".join(f"格安航空券の比較と予約ならこちらのサイトで最安値をチェック{i}番" for i in range(8))
+    assert LineEndPunct(lo=0.25, chars_weighted=True, long_line=100).apply(_doc(listing))[0] == "line_end_punct"

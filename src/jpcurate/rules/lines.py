@@ -83,20 +83,26 @@ class ShortLines(VerseExempt):
 
 class LineEndPunct(VerseExempt):
     """Share of lines that end like a sentence (FineWeb `line_punct_ratio`); `chars_weighted` weighs lines by
-    length, so that one title line does not outweigh a paragraph."""
+    length, so that one title line does not outweigh a paragraph. With `long_line`, a line of at least that many
+    characters counts as a sentence whatever its last character: it is a paragraph, not a menu entry or a list
+    item (classical prose runs for pages without 。, 樋口一葉 ends sentences in 〜ける / 〜めり, and an essay's
+    one paragraph may close with its date, ――(一九二八・四)――)."""
 
     name = "line_end_punct"
 
     def __init__(self, lo=None, hi=None, *, ends: tuple[str, ...] = LINE_END_PUNCT, chars_weighted: bool = False,
-                 exempt_verse: bool = False, name: str | None = None, **kw) -> None:
+                 long_line: int | None = None, exempt_verse: bool = False, name: str | None = None, **kw) -> None:
         super().__init__(lo, hi, name=name, **kw)
         self.ends, self.chars_weighted, self.exempt_verse = tuple(ends), chars_weighted, exempt_verse
+        self.long_line = long_line
 
     def measure(self, doc: Document) -> float:
         lines = features.lines(doc)
+        long = self.long_line or 1 << 62
         if self.chars_weighted:
-            return ratio(sum(len(ln) for ln in lines if ln.endswith(self.ends)), sum(len(ln) for ln in lines))
-        return ratio(sum(1 for ln in lines if ln.endswith(self.ends)), len(lines))
+            return ratio(sum(len(ln) for ln in lines if len(ln) >= long or ln.endswith(self.ends)),
+                         sum(len(ln) for ln in lines))
+        return ratio(sum(1 for ln in lines if len(ln) >= long or ln.endswith(self.ends)), len(lines))
 
 
 class BulletLines(Rule):
