@@ -74,6 +74,8 @@ EXPLAIN: dict[str, str] = {
     "ellipsis_lines": "many lines end in …: truncated snippets, teaser lists",
     "error": "the step raised an error on this document (a bug, or a pathological input); the detail names it",
     "repeated_lines": "every line of the document repeats across the corpus (boilerplate only)",
+    "bare_tokens": "mostly short bare words between spaces/、/# without particles (tag clouds, keyword lists)",
+    "broken_endings": "です/ます after a dictionary-form verb or a particle (するです, をます): machine translation",
 }
 NGRAM = re.compile(r"^(dup|top)_(word_)?\d+gram$")  # dup_10gram, top_word_3gram: one explanation per family
 

@@ -95,4 +95,5 @@ def test_mask_free_lookup_equals_the_where_lookup_on_hits_and_misses():
         np.testing.assert_array_equal(a, ra)
         np.testing.assert_array_equal(g, rg)
         hit = ra != 0.0
-        assert hit[len(real) :].mean() < 0.05 and (k == 5 or hit[: len(real)].mean() > 0.3)  # hits and misses
+        # hits and misses both occur (the shipped model prunes 3-grams seen < 4 times: ~25 % of these hit at k=3)
+        assert hit[len(real) :].mean() < 0.05 and (k == 5 or hit[: len(real)].mean() > 0.2)

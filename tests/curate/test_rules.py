@@ -90,6 +90,8 @@ TRIGGERS: dict[str, object] = {
     "newline_ratio": "\n".join(["単語"] * 50),
     "noun_ratio": "東京 大阪 名古屋 福岡 札幌 ホテル 旅館 温泉 空港 駅 " * 5,
     "word_repetition": "猫が走る。" * 40,
+    "bare_tokens": "タグ: " + " ".join(["旅行", "グルメ", "温泉(12)", "カフェ", "ランチ", "DIY", "釣り", "猫(3)"] * 4),
+    "broken_endings": "ホテルは予約するです。温泉にいるます。東京をです。結婚式がます。カフェは選び方である。" * 2,
 }
 OVERRIDES = {
     ("swallow", "max_sentence"): "あいうえお、" * 50,

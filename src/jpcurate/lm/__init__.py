@@ -4,8 +4,9 @@
     lm = load_default_model()
     lm.perplexity("吾輩は猫である。名前はまだ無い。"), lm.bucket(...)
 
-The default model (`jpcurate/data/charlm_ja.npz`) is trained on the bundled Aozora Bunko works (public domain)
-and JSQuAD Wikipedia paragraphs (CC BY-SA 4.0) by `make -C . lm` / `python -m jpcurate.lm.build_default`.
+The default model (`jpcurate/data/charlm_ja.npz`) is trained on Aozora Bunko works by authors outside the
+evaluation set (public domain) and the UD Japanese GSD dev sentences (CC BY-SA 4.0), never on an evaluation set:
+see `jpcurate.lm.build_default` (`python -m jpcurate.lm.build_default --shared ../shared/data`).
 """
 
 from __future__ import annotations

@@ -67,7 +67,9 @@ def _table(keys_a, alpha, w_a, keys_g, gamma, w_g) -> tuple[np.ndarray, np.ndarr
 
 
 def train(texts: list[str], *, order: int = 5, prune_from: int = 0, min_count: int = 2, max_vocab: int = 8000,
-          meta: dict | None = None) -> CharLM:
+          prune_below: int = 2, meta: dict | None = None) -> CharLM:
+    """`prune_from` > 0: at orders >= prune_from, n-grams (and histories) seen fewer than `prune_below` times are
+    dropped (their mass backs off)."""
     vocab = build_vocab(texts, min_count=min_count, max_size=max_vocab)
     V = len(vocab)
     empty = CharLM(order, vocab, np.zeros(V, np.float32), np.ones(V, np.float32), {})
@@ -104,16 +106,17 @@ def train(texts: list[str], *, order: int = 5, prune_from: int = 0, min_count: i
         c_ctx = np.bincount(cinv, weights=cnt)
         g = d * np.bincount(cinv) / c_ctx
         a = np.maximum(cnt - d, 0) / c_ctx[cinv]
-        keep = cnt > 1 if (prune_from and n >= prune_from) else np.ones(len(cnt), dtype=bool)
+        keep = cnt >= prune_below if (prune_from and n >= prune_from) else np.ones(len(cnt), dtype=bool)
         ngrams[n] = (uniq[keep], a[keep], cnt[keep])
         if n == 2:  # one-character histories: dense by character id (hash of a 1-gram = id + 1)
             gamma2[(cu - np.uint64(1)).astype(np.int64)] = g
         else:  # a history seen once had only pruned continuations: drop it too (full back-off)
-            hk = c_ctx > 1 if (prune_from and n >= prune_from) else np.ones(len(cu), dtype=bool)
+            hk = c_ctx >= prune_below if (prune_from and n >= prune_from) else np.ones(len(cu), dtype=bool)
             histories[n - 1] = (cu[hk], g[hk], c_ctx[hk])
         rep_up = rep  # positions of the distinct n-grams, for the next lower order's continuation counts
     tables = {k: _table(*ngrams[k], *histories[k]) for k in range(2, order + 1)}
     info = {"train_docs": len(docs), "train_chars": int(predicted.sum()), "prune_from": prune_from,
+            "prune_below": prune_below,
             **(meta or {})}
     return CharLM(order, vocab, unigram, gamma2, tables, meta=info)
 

@@ -14,6 +14,7 @@ import regex
 
 from jpcurate.document import Document
 from jpcurate.steps.base import Rule, ratio
+from jpcurate.steps.verse import VerseExempt
 from jpcurate.text import features
 from jpcurate.text.charclass import CLASS_NAMES, C
 
@@ -62,13 +63,14 @@ class ClassCount(Rule):
         return sum(cl[i] for i in self._idx)
 
 
-class ClassFraction(Rule):
+class ClassFraction(VerseExempt):
     """Share of characters of `numer` classes among `denom` classes ("nonspace": all non-space characters,
-    "all": every character)."""
+    "all": every character); `exempt_verse=True` keeps verse (a poem written in katakana)."""
 
     def __init__(self, numer: tuple[str, ...], denom: tuple[str, ...] | str = "nonspace", lo: float | None = None,
-                 hi: float | None = None, *, name: str, **kw) -> None:
+                 hi: float | None = None, *, name: str, exempt_verse: bool = False, **kw) -> None:
         super().__init__(lo, hi, name=name, **kw)
+        self.exempt_verse = exempt_verse
         whole = denom in ("nonspace", "all")
         for group in (numer, () if whole else denom):
             unknown = set(group) - set(CLASS_NAMES)

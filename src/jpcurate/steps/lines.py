@@ -8,7 +8,9 @@ import regex
 
 from jpcurate.document import Document
 from jpcurate.steps.base import Rule, ratio
+from jpcurate.steps.verse import VerseExempt
 from jpcurate.text import features
+from jpcurate.text.charclass import C
 
 ELLIPSIS_END = regex.compile(r"(?:…|‥|・・|\.\.\.)$")
 LINE_END_PUNCT = ("。", "！", "？", "!", "?", ".", "」", "』", "）", ")", "\"", "”", "…", "♪", "〜", "ー", "w")
@@ -64,36 +66,43 @@ class EllipsisLines(Rule):
         return ratio(sum(1 for ln in lines if ELLIPSIS_END.search(ln)), len(lines))
 
 
-class ShortLines(Rule):
+class ShortLines(VerseExempt):
     """Share of lines with at most `max_len` characters (menus, tables; HojiChar: <= 10 chars, <= 0.5)."""
 
     name = "short_lines"
 
-    def __init__(self, lo=None, hi=None, *, max_len: int = 10, name: str | None = None, **kw) -> None:
+    def __init__(self, lo=None, hi=None, *, max_len: int = 10, exempt_verse: bool = False, name: str | None = None,
+                 **kw) -> None:
         super().__init__(lo, hi, name=name, **kw)
-        self.max_len = max_len
+        self.max_len, self.exempt_verse = max_len, exempt_verse
 
     def measure(self, doc: Document) -> float:
         lines = features.lines(doc)
         return ratio(sum(1 for ln in lines if len(ln) <= self.max_len), len(lines))
 
 
-class LineEndPunct(Rule):
+class LineEndPunct(VerseExempt):
     """Share of lines that end like a sentence (FineWeb `line_punct_ratio`); `chars_weighted` weighs lines by
-    length, so that one title line does not outweigh a paragraph."""
+    length, so that one title line does not outweigh a paragraph. With `long_line`, a line of at least that many
+    characters counts as a sentence whatever its last character: it is a paragraph, not a menu entry or a list
+    item (classical prose runs for pages without 。, 樋口一葉 ends sentences in 〜ける / 〜めり, and an essay's
+    one paragraph may close with its date, ――(一九二八・四)――)."""
 
     name = "line_end_punct"
 
     def __init__(self, lo=None, hi=None, *, ends: tuple[str, ...] = LINE_END_PUNCT, chars_weighted: bool = False,
-                 name: str | None = None, **kw) -> None:
+                 long_line: int | None = None, exempt_verse: bool = False, name: str | None = None, **kw) -> None:
         super().__init__(lo, hi, name=name, **kw)
-        self.ends, self.chars_weighted = tuple(ends), chars_weighted
+        self.ends, self.chars_weighted, self.exempt_verse = tuple(ends), chars_weighted, exempt_verse
+        self.long_line = long_line
 
     def measure(self, doc: Document) -> float:
         lines = features.lines(doc)
+        long = self.long_line or 1 << 62
         if self.chars_weighted:
-            return ratio(sum(len(ln) for ln in lines if ln.endswith(self.ends)), sum(len(ln) for ln in lines))
-        return ratio(sum(1 for ln in lines if ln.endswith(self.ends)), len(lines))
+            return ratio(sum(len(ln) for ln in lines if len(ln) >= long or ln.endswith(self.ends)),
+                         sum(len(ln) for ln in lines))
+        return ratio(sum(1 for ln in lines if len(ln) >= long or ln.endswith(self.ends)), len(lines))
 
 
 class BulletLines(Rule):
@@ -134,3 +143,39 @@ class CodeLines(Rule):
         # cheap test goes first, the regular expression only sees mostly-ASCII lines
         return ratio(sum(1 for ln in lines if len(ln.encode("utf-8", "surrogatepass")) <= 2 * len(ln)
                          and CODE_LINE.search(ln)), len(lines))
+
+
+TOKEN_SPLIT = re.compile(r"[\s、,，#＃]+")
+HIRAGANA = re.compile(r"[ぁ-ゖ]")
+
+
+class BareTokens(VerseExempt):
+    """Share of the characters that sit in short bare tokens: pieces between spaces, 、 , # and line breaks of at
+    most `max_len` characters without any hiragana (タグ: 旅行 グルメ 温泉(12) ...). Prose, even a list of names
+    inside a paragraph, joins its nouns with particles; a tag cloud or keyword list does not. Documents with fewer
+    than `min_tokens` pieces, or with fewer separators than one per `2 * max_len` characters (prose: 、 every 20-30
+    characters; the cached count of whitespace plus three `str.count` calls, so most documents are never split)
+    measure 0 (after NFKC ， and ＃ are , and #);
+    `exempt_verse=True` keeps verse (雨ニモマケズ is kanji and katakana)."""
+
+    name = "bare_tokens"
+
+    def __init__(self, lo=None, hi=None, *, max_len: int = 8, min_tokens: int = 20, exempt_verse: bool = False,
+                 name: str | None = None, **kw) -> None:
+        super().__init__(lo, hi, name=name, **kw)
+        self.max_len, self.min_tokens, self.exempt_verse = max_len, min_tokens, exempt_verse
+
+    def measure(self, doc: Document) -> float:
+        text, cl = doc.text, features.count_list(doc)
+        # whitespace and 、 exactly, , and # bounded by the ASCII punctuation count: exact enough to rule prose out
+        seps = cl[C["space"]] + text.count("、") + cl[C["ascii_punct"]]
+        if seps + 1 < self.min_tokens or 2 * self.max_len * seps < len(text):
+            return 0.0
+        seps += text.count(",") + text.count("#") - cl[C["ascii_punct"]]
+        if seps + 1 < self.min_tokens or 2 * self.max_len * seps < len(text):
+            return 0.0
+        tokens = [t for t in TOKEN_SPLIT.split(text) if t]
+        if len(tokens) < self.min_tokens:
+            return 0.0
+        bare = sum(len(t) for t in tokens if len(t) <= self.max_len and not HIRAGANA.search(t))
+        return ratio(bare, sum(map(len, tokens)))

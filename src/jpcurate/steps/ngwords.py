@@ -9,10 +9,19 @@ category its word belongs to. Per category the rule stores `ng_<cat>_hits` and `
 hits / denominator characters) and rejects with code `ngwords.<cat>` when hits > `max_hits` **and**
 ratio > `max_ratio` (a bound left at None always holds). A list is a package data file (`data/<file>`) or a
 path of your own; a category may take several lists.
+
+Counting in context (`context={"discrimination": Context()}`): a word that was ordinary in its period (支那人 in a
+1930s essay on Chinese studies, 非人 in an Edo-period story, 白痴 in Meiji fiction) is named many times by the
+text that discusses it, so a count of hits alone rejects history and literature. With a `Context` a hit of that
+category counts only when a hostile word (`data/hostile_ja.txt`: 死ね, 消えろ, 出ていけ, ゴミ, 劣等, ...) occurs
+within `window` characters of it, or when the text holds at least `distinct` different words of the category
+(abuse piles slurs up; a period text repeats one term). `ng_<cat>_hits` stores the counted hits and
+`ng_<cat>_mentions` all of them. The cue search runs only on documents with a hit of such a category.
 """
 
 from __future__ import annotations
 
+import bisect
 import importlib.util
 import unicodedata
 from dataclasses import dataclass
@@ -40,6 +49,16 @@ class Limit:
     max_ratio: float | None = None
 
 
+@dataclass(frozen=True)
+class Context:
+    """Count a category's hits only near a hostile cue word, or all of them when `distinct` different words of the
+    category occur (see the module docstring)."""
+
+    cues: str = "hostile_ja.txt"
+    window: int = 30
+    distinct: int = 3
+
+
 def load_words(name_or_path: str) -> list[str]:
     """Entries of a word list: a package data file name (see DEFAULT_FILES) or a path."""
 
@@ -63,12 +82,17 @@ class NGWords(RebuiltStep):
     name = "ngwords"
 
     def __init__(self, categories: dict[str, Limit | dict], *, files: dict[str, str | list[str]] | None = None,
-                 boundary: str = "script", denominator: str = "nonspace", name: str = "ngwords") -> None:
+                 boundary: str = "script", denominator: str = "nonspace", context: dict[str, Context] | None = None,
+                 name: str = "ngwords") -> None:
         if boundary not in ("none", "script", "mecab"):
             raise ValueError(f"boundary must be none, script or mecab, not {boundary!r}")
         self.name, self.boundary, self.denominator = name, boundary, denominator
         self.categories = {c: (lim if isinstance(lim, Limit) else Limit(**lim)) for c, lim in categories.items()}
         self.files = {c: (files or {}).get(c, DEFAULT_FILES.get(c, c)) for c in self.categories}
+        self.context = dict(context or {})
+        unknown = set(self.context) - set(self.categories)
+        if unknown:
+            raise ValueError(f"context given for categories not checked: {sorted(unknown)}")
         self._build()
 
     def _build(self) -> None:
@@ -80,6 +104,7 @@ class NGWords(RebuiltStep):
                     if cat not in cats:
                         cats.append(cat)
         self._matcher = TrieMatcher(self._word_cats)
+        self._cues = {c: TrieMatcher(load_words(ctx.cues)) for c, ctx in self.context.items()}
         use_mecab = self.boundary == "mecab" and has_fugashi()
         self._morph = MorphemeChecker() if use_mecab else None
 
@@ -96,6 +121,23 @@ class NGWords(RebuiltStep):
             return [(s, e) for s, e in spans if self._morph.ok(text, s, e)]
         return [(s, e) for s, e in spans if script_boundary_ok(text, s, e)]
 
+    def in_context(self, text: str, cat: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """The hits of a `context` category that count: all when `distinct` different words occur, else those with a
+        hostile cue within `window` characters."""
+        ctx = self.context[cat]
+        if not spans or len({text[s:e] for s, e in spans}) >= ctx.distinct:
+            return spans
+        cues = [c for c in self._cues[cat].find(text) if script_boundary_ok(text, *c)]
+        if not cues:
+            return []
+        ends = [ce for _, ce in cues]  # matches do not overlap: sorted by start and by end
+        out = []
+        for s, e in spans:
+            i = bisect.bisect_left(ends, s - ctx.window)  # the first cue ending at most `window` before the hit
+            if i < len(cues) and cues[i][0] <= e + ctx.window:
+                out.append((s, e))
+        return out
+
     def apply_batch(self, docs) -> list[Verdict | None]:
         found = self._matcher.find_batch([d.text for d in docs], [features.codepoints(d) for d in docs])
         return [self.apply(d, spans) for d, spans in zip(docs, found)]
@@ -103,8 +145,17 @@ class NGWords(RebuiltStep):
     def apply(self, doc, spans: list[tuple[int, int]] | None = None) -> Verdict | None:
         text = doc.text
         counts = {c: [0, 0] for c in self.categories}
+        found = {c: [] for c in self.context}
         for s, e in self.hits(text, spans):
             for cat in self._word_cats[text[s:e]]:
+                if cat in found:
+                    found[cat].append((s, e))
+                    continue
+                counts[cat][0] += 1
+                counts[cat][1] += e - s
+        for cat, cat_hits in found.items():
+            doc.values[f"ng_{cat}_mentions"] = len(cat_hits)
+            for s, e in self.in_context(text, cat, cat_hits):
                 counts[cat][0] += 1
                 counts[cat][1] += e - s
         if self.denominator == "ja_letters":
@@ -129,4 +180,4 @@ class NGWords(RebuiltStep):
 
     def __repr__(self) -> str:
         return (f"NGWords(categories={self.categories!r}, files={self.files!r}, boundary={self.boundary!r}, "
-                f"denominator={self.denominator!r})")
+                f"denominator={self.denominator!r}, context={self.context!r})")

@@ -22,6 +22,7 @@ import numpy as np
 
 from jpcurate.document import Document
 from jpcurate.steps.base import Rule, ratio
+from jpcurate.steps.verse import is_verse
 from jpcurate.text import features
 
 PRIME = np.uint64(0x9E3779B97F4A7C15)
@@ -128,13 +129,23 @@ class CharRepetition(Rule):
 
 
 class DupLines(Rule):
-    """Share of lines (paragraphs) that repeat an earlier one; `chars=True` weighs by characters."""
+    """Share of lines (paragraphs) that repeat an earlier one; `chars=True` weighs by characters. Units shorter
+    than `min_len` characters are left out (with 2: the lone ＊ or × between the scenes of a story). `verse_hi`:
+    the limit for what `rules.verse.is_verse` calls verse (a song repeats its chorus)."""
 
-    def __init__(self, hi: float | None = None, *, unit: str = "line", chars: bool = False,
-                 name: str | None = None, **kw) -> None:
+    def __init__(self, hi: float | None = None, *, unit: str = "line", chars: bool = False, min_len: int = 1,
+                 verse_hi: float | None = None, name: str | None = None, **kw) -> None:
         default = f"dup_{unit}{'_chars' if chars else 's'}"
         super().__init__(None, hi, name=name or default, **kw)
-        self.unit, self.chars = unit, chars
+        self.unit, self.chars, self.min_len, self.verse_hi = unit, chars, min_len, verse_hi
+
+    def apply(self, doc: Document):
+        verdict = super().apply(doc)
+        if verdict is not None and self.verse_hi is not None and doc.values[self.name] <= self.verse_hi \
+                and is_verse(doc):
+            doc.values["verse"] = 1
+            return None
+        return verdict
 
     def measure(self, doc: Document) -> float:
         if self.unit == "line":
@@ -143,6 +154,8 @@ class DupLines(Rule):
             units = features.sentences(doc)
         else:
             units = [p.strip() for p in doc.text.split("\n\n") if p.strip()]
+        if self.min_len > 1:
+            units = [u for u in units if len(u) >= self.min_len]
         seen: set[str] = set()
         dup_n = dup_c = total_c = 0
         for u in units:
