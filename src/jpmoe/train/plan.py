@@ -28,6 +28,7 @@ from pathlib import Path
 import torch
 
 from jpmoe.config import ModelConfig
+from jpmoe.data.mixture import parse_mixture
 from jpmoe.model import Transformer
 
 H100_BF16_FLOPS = 989e12
@@ -65,11 +66,16 @@ def meta_model_params(config: ModelConfig) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def mixture_budgets(path: Path) -> list[tuple[str, int]]:
-    """(stage name, declared tokens) from a mixture TOML, without opening its shards."""
+def mixture_budgets(path: Path) -> tuple[list[tuple[str, int]], str | None]:
+    """([(stage name, declared tokens)], why the shards cannot be opened or None) from a mixture TOML. The mixture
+    is validated as pretraining validates it (a bad weight is an error); only missing shards are tolerated."""
     with path.open("rb") as f:
-        table = tomllib.load(f)
-    return [(s.get("name", f"stage{i}"), int(s["tokens"])) for i, s in enumerate(table.get("stages", []))]
+        spec = tomllib.load(f)
+    try:
+        mixture = parse_mixture(spec, base_dir=path.parent, where=str(path))
+    except FileNotFoundError as e:  # raised after every stage was validated: the shards are not there (yet)
+        return [(s["name"], int(s["tokens"])) for s in spec["stages"]], str(e)
+    return [(s.name, s.tokens) for s in mixture.stages], None
 
 
 def free_disk(path: Path) -> int | None:
@@ -113,7 +119,9 @@ def plan_run(*, model: str, vocab_size: int, seq_len: int, micro_batch: int, gra
     step_tokens = global_batch * seq_len
     stages: list[tuple[str, int]] = []
     if Path(mixture).is_file():
-        stages = mixture_budgets(Path(mixture))
+        stages, missing = mixture_budgets(Path(mixture))
+        if missing:
+            unresolved.append(f"shards: {missing} (budgets read from the mixture file)")
     else:
         unresolved.append(f"mixture {mixture}: no such file, so no stage budgets")
     if max_steps:
