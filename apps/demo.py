@@ -137,7 +137,7 @@ def build_stages(args: Args, out: Path, py: str = sys.executable) -> list[Stage]
             "--curated", ",".join(f"{ded}/{s}/kept" for s in SOURCES), "--heldout", f"{raw}/heldout.jsonl",
             "--tokenizer", tok, "--out_dir", f"{o}/ablate"]],
               inputs=[ROOT / "apps/ablate.py", ROOT / args.ablate_config], after=["curate", "tokenizer"],
-              outputs=[out / "ablate/results.json"]),
+              outputs=[out / "ablate"], summary=lambda: ablate_summary(out)),
     ]
 
 
@@ -164,6 +164,12 @@ def curate_summary(out: Path) -> str:
         d = json.loads((out / "deduped" / s / "stats.json").read_text())["documents"]
         parts.append(f"{s}: {f['input']} docs -> {f['kept']} after filters -> {d['kept']} after dedup")
     return "; ".join(parts)
+
+
+def ablate_summary(out: Path) -> str:
+    r = json.loads((out / "ablate/results.json").read_text())
+    return "; ".join(f"{a}: held-out ppl {r[a]['heldout_ppl']:.1f}, seq-rep-4 {r[a]['seq_rep_4']:.3f}"
+                     for a in ("raw", "curated"))
 
 
 def select(names: list[str], args: Args) -> set[str] | None:
