@@ -225,7 +225,7 @@ def main(args: Args) -> Path:
         print(f"\n!! {e}", file=sys.stderr, flush=True)
         raise SystemExit(1) from None
     if selected is None or "report" in selected:
-        report = write_report(out, results, time.perf_counter() - t0)
+        report = write_report(out, results, time.perf_counter() - t0, names[:-1])
         print(f"\n== report: {report}", flush=True)
     ran, reused = (sum(r.status == s for r in results) for s in ("ran", "reused"))
     print(f"== demo finished in {time.perf_counter() - t0:.0f} s ({ran} stages ran, {reused} reused)", flush=True)

@@ -8,7 +8,7 @@ One node, 8 GPUs, or 2 nodes x 8 GPUs (run on each node; FSDP2 over all ranks, N
         --rdzv-endpoint $MASTER_ADDR:29500 --rdzv-id jpmoe-2b \
         apps/pretrain.py --config apps/configs/pretrain_moe_2b.toml
 The plan without running (tokens, steps, GPU-hours, checkpoint sizes, free disk; WORLD_SIZE as torchrun sets it):
-    WORLD_SIZE=16 python apps/pretrain.py --config apps/configs/pretrain_moe_2b.toml --dry_run true
+    WORLD_SIZE=16 python apps/pretrain.py --config apps/configs/pretrain_2b_moe_200b.toml --dry_run true
 accelerate (it sets the same RANK/WORLD_SIZE/LOCAL_RANK environment):
     accelerate launch --num_processes 8 apps/pretrain.py --config apps/configs/pretrain_moe_2b.toml
 

@@ -126,8 +126,9 @@ def _section(out: Path, rel: str, title: str, fallback: str) -> list[str]:
     return [f"## {title}", "", body, ""]
 
 
-def write_report(out: Path, results, total_s: float) -> Path:
-    """runs/demo/report.md: stage table (status, wall time, summary, links), scores, chat, ablation."""
+def write_report(out: Path, results, total_s: float, stages: list[str] = ()) -> Path:
+    """runs/demo/report.md: stage table (status, wall time, summary, links), scores, chat, ablation. A stage of
+    `stages` without a result is listed as not run."""
     lines = ["# `make demo` report", "",
              f"Written {time.strftime('%F %T')}; this run took {total_s:.0f} s (reused stages keep the wall time of "
              "the run that made them). Each stage's log: `stages/<stage>.log`; rerun one alone with "
@@ -136,6 +137,7 @@ def write_report(out: Path, results, total_s: float) -> Path:
     for r in results:
         links = ", ".join(f"{label}: {_link(out, rel)}" for label, rel in STAGE_FILES.get(r.name, []))
         lines.append(f"| {r.name} | {r.status} | {r.wall_s:.1f} | {r.summary.replace('|', '/')} | {links} |")
+    lines += [f"| {name} | not run | | | |" for name in stages if name not in {r.name for r in results}]
     total = sum(r.wall_s for r in results)
     lines += [f"| **all stages** | | **{total:.1f}** | | |", ""]
     if (out / "pretrain/loss_curve.png").exists():

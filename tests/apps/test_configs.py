@@ -10,7 +10,9 @@ from app_helpers import ROOT, load_app
 from jpmoe.train import parse_args
 
 CONFIGS = {"pretrain_demo.toml": "pretrain", "pretrain_moe_2b.toml": "pretrain",
-           "tokenizer_32k.toml": "train_tokenizer", "prepare_ja_web.toml": "prepare_data"}
+           "tokenizer_32k.toml": "train_tokenizer", "prepare_ja_web.toml": "prepare_data",
+           "pretrain_2b_moe_200b.toml": "pretrain", "pretrain_8b_dense_200b.toml": "pretrain",
+           "ablate_demo.toml": "ablate"}
 
 
 @pytest.mark.parametrize(("config", "app"), sorted(CONFIGS.items()))
@@ -38,6 +40,6 @@ def test_kernels_auto_picks_triton_only_on_a_cuda_device_where_it_runs(monkeypat
 
 
 def test_every_config_named_in_an_app_docstring_exists():
-    for app in ("prepare_data", "train_tokenizer", "pretrain", "demo"):
+    for app in ("prepare_data", "train_tokenizer", "pretrain", "demo", "ablate"):
         for name in re.findall(r"apps/configs/([\w.-]+\.toml)", load_app(app).__doc__):
             assert (ROOT / "apps/configs" / name).is_file(), f"apps/{app}.py names a missing apps/configs/{name}"
