@@ -84,14 +84,18 @@ def run(cmd: list[str]) -> None:
 
 def train_arm(arm: str, inputs: list[str], args: Args, out: Path) -> Path:
     """Shards, mixture and pretraining of one arm; returns its HF export. An arm finished with the same arguments
-    is not retrained (arm.json); one with other arguments starts over."""
+    is not retrained (arm.json); one killed with the same arguments resumes (pretraining continues from its last
+    checkpoint); one with other arguments starts over."""
     run_dir = out / arm
     identity = {"inputs": inputs, **{k: v for k, v in vars(args).items() if k not in ("out_dir", "openings")}}
-    if (run_dir / "arm.json").is_file() and json.loads((run_dir / "arm.json").read_text()) == identity:
+    same = lambda name: (run_dir / name).is_file() and json.loads((run_dir / name).read_text()) == identity  # noqa: E731
+    if same("arm.json"):
         print(f"{arm}: reusing {run_dir / 'pretrain/hf'} (same arguments)", flush=True)
         return run_dir / "pretrain/hf"
-    shutil.rmtree(run_dir, ignore_errors=True)
-    run_dir.mkdir(parents=True)
+    if not same("arm.started.json"):
+        shutil.rmtree(run_dir, ignore_errors=True)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "arm.started.json").write_text(json.dumps(identity, indent=1) + "\n")
     py = sys.executable
     run([py, "apps/prepare_data.py", "--input", ",".join(inputs), "--tokenizer", args.tokenizer,
          "--out_dir", str(run_dir / "shards")])

@@ -135,3 +135,17 @@ def test_ablation_runs_for_real_on_a_tiny_budget(tmp_path):
     for arm in ("raw", "curated"):
         assert 1 < results[arm]["heldout_ppl"] < 1000 * 1.5 and results[arm]["heldout_tokens"] == 2000
         assert len(results[arm]["samples"]) == 7  # 5 fixed prompts + 2 held-out openings
+
+
+def test_a_killed_arm_resumes_with_the_same_arguments_and_starts_over_with_others(stubbed, tmp_path):
+    app, args, calls = stubbed
+    app.main(args)
+    for arm in ("raw", "curated"):  # as if killed during pretraining: started, not finished
+        (tmp_path / "abl" / arm / "arm.json").unlink()
+        (tmp_path / "abl" / arm / "checkpoint-marker").write_text("step 3")
+    app.main(args)
+    assert (tmp_path / "abl/raw/checkpoint-marker").exists()  # kept: apps/pretrain.py resumes from it
+    (tmp_path / "abl/raw/arm.json").unlink()
+    args.lr = 5e-3
+    app.main(args)
+    assert not (tmp_path / "abl/raw/checkpoint-marker").exists()  # other arguments: the old run is removed
