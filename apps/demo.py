@@ -160,9 +160,10 @@ def tokenizer_summary(out: Path) -> str:
 def curate_summary(out: Path) -> str:
     parts = []
     for s in SOURCES:
-        f = json.loads((out / "curated" / s / "stats.json").read_text())["documents"]
-        d = json.loads((out / "deduped" / s / "stats.json").read_text())["documents"]
-        parts.append(f"{s}: {f['input']} docs -> {f['kept']} after filters -> {d['kept']} after dedup")
+        stats = json.loads((out / "curated" / s / "stats.json").read_text())
+        f, d = stats["documents"], json.loads((out / "deduped" / s / "stats.json").read_text())["documents"]
+        top = ", ".join(f"{k} {v}" for k, v in sorted(stats["reasons"].items(), key=lambda kv: -kv[1])[:3])
+        parts.append(f"{s}: {f['input']} docs -> {f['kept']} after filters ({top}, ...) -> {d['kept']} after dedup")
     return "; ".join(parts)
 
 
