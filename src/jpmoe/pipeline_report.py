@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import socket
 import subprocess
 import threading
@@ -120,9 +121,13 @@ def _link(out: Path, rel: str) -> str:
 
 
 def _section(out: Path, rel: str, title: str, fallback: str) -> list[str]:
+    """A stage's own markdown report inlined: its headings nested, its relative links made relative to out."""
     p = out / rel
-    body = p.read_text(encoding="utf-8").strip() if p.is_file() else fallback
-    body = body.replace("\n# ", "\n### ").removeprefix("# ")  # nested under this report's headings
+    if not p.is_file():
+        return [f"## {title}", "", fallback, ""]
+    body = p.read_text(encoding="utf-8").strip()
+    body = re.sub(r"^(#+) ", r"##\1 ", body, flags=re.M)  # under this report's "## section" heading
+    body = re.sub(r"\]\((?!https?:|/|#)([^)]+)\)", lambda m: f"]({Path(rel).parent / m.group(1)})", body)
     return [f"## {title}", "", body, ""]
 
 
@@ -134,10 +139,13 @@ def write_report(out: Path, results, total_s: float, stages: list[str] = ()) -> 
              "the run that made them). Each stage's log: `stages/<stage>.log`; rerun one alone with "
              "`python apps/demo.py --only STAGE`.", "",
              "| stage | status | wall time (s) | summary | outputs |", "|---|---|---:|---|---|"]
-    for r in results:
+    by_name = {r.name: r for r in results}
+    for name in list(stages) + [n for n in by_name if n not in stages]:
+        if (r := by_name.get(name)) is None:
+            lines.append(f"| {name} | not run | | | |")
+            continue
         links = ", ".join(f"{label}: {_link(out, rel)}" for label, rel in STAGE_FILES.get(r.name, []))
         lines.append(f"| {r.name} | {r.status} | {r.wall_s:.1f} | {r.summary.replace('|', '/')} | {links} |")
-    lines += [f"| {name} | not run | | | |" for name in stages if name not in {r.name for r in results}]
     total = sum(r.wall_s for r in results)
     lines += [f"| **all stages** | | **{total:.1f}** | | |", ""]
     if (out / "pretrain/loss_curve.png").exists():

@@ -53,7 +53,7 @@ class StageFailed(RuntimeError):
 @dataclass
 class StageResult:
     name: str
-    status: str  # "ran" | "reused" | "skipped"
+    status: str  # "ran" | "reused" | "earlier" (not selected this time; finished in an earlier run)
     wall_s: float  # this run's time, or the recorded one of a reused stage
     summary: str
     fingerprint: str
@@ -107,7 +107,7 @@ class StageRunner:
             if selected is not None and stage.name not in selected:  # its recorded fingerprint feeds the others
                 self.fingerprints[stage.name] = rec["fingerprint"] if done else None
                 if done:
-                    results.append(StageResult(stage.name, "skipped", rec["wall_s"], rec.get("summary", ""),
+                    results.append(StageResult(stage.name, "earlier", rec["wall_s"], rec.get("summary", ""),
                                                rec["fingerprint"]))
                 continue
             fp = self.fingerprint(stage)

@@ -122,7 +122,7 @@ def test_selected_stages_use_the_recorded_fingerprints_of_the_others(tmp_path):
     run(tmp_path, stages)
     ran(log)
     results, _ = run(tmp_path, stages, selected={"b"}, fresh=True)
-    assert ran(log) == ["b"] and [r.status for r in results] == ["skipped", "ran", "skipped"]
+    assert ran(log) == ["b"] and [r.status for r in results] == ["earlier", "ran", "earlier"]
 
 
 @pytest.fixture
@@ -234,3 +234,21 @@ def test_the_demo_trains_on_no_evaluation_set_and_no_crawled_page(tmp_path):
     # the raw stage's module reads exactly the files it declares as the stage's inputs
     declared = {p.resolve() for p in next(s for s in stages if s.name == "raw").inputs}
     assert {p.resolve() for p in raw_mix.SOURCES.values()} <= declared
+
+
+def test_the_report_inlines_stage_reports_with_their_links_and_lists_stages_that_did_not_run(tmp_path):
+    from jpmoe.pipeline_report import write_report
+    from jpmoe.pipeline_stages import StageResult
+
+    (tmp_path / "ablate").mkdir()
+    (tmp_path / "ablate/report.md").write_text("# Curated vs raw\n\n![plot](ablation.png) [web](https://x.org/a)\n")
+    (tmp_path / "ablate/ablation.png").write_bytes(b"png")
+    results = [StageResult("pretrain", "ran", 12.5, "loss 8.00 -> 5.00", "fp"),
+               StageResult("ablate", "reused", 30.0, "raw | curated", "fp2")]
+    report = write_report(tmp_path, results, 12.5, ["pretrain", "sft", "ablate"]).read_text()
+    assert "| pretrain | ran | 12.5 | loss 8.00 -> 5.00 |" in report
+    assert "| ablate | reused | 30.0 | raw / curated |" in report  # a '|' would break the table
+    assert "| sft | not run |" in report and "**42.5**" in report
+    assert "### Curated vs raw" in report and "![plot](ablate/ablation.png)" in report
+    assert "[web](https://x.org/a)" in report and "[ablate/ablation.png](ablate/ablation.png)" in report
+    assert "The chat stage has not run." in report
