@@ -208,9 +208,22 @@ def claim(out: Path) -> Path:
     return out
 
 
-def main(args: Args) -> Path:
+def check_args(args: Args) -> None:
+    """Bad values stop here, not after minutes of curation and training."""
     if args.steps < 20:  # loss_summary compares the mean of the first 10 steps with that of the last 10
         raise ValueError(f"--steps must be >= 20, got {args.steps}")
+    for name in ("micro_batch", "seq_len", "vocab_size", "eval_limit"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name} must be >= 1, got {getattr(args, name)}")
+    if args.pref_loss not in ("dpo", "orpo", "simpo"):
+        raise ValueError(f"--pref_loss must be dpo, orpo or simpo, got {args.pref_loss!r}")
+    if not 0 <= args.junk_share < 1 or args.heartbeat_s <= 0:
+        raise ValueError(f"--junk_share must be in [0, 1) and --heartbeat_s > 0, got {args.junk_share}, "
+                         f"{args.heartbeat_s}")
+
+
+def main(args: Args) -> Path:
+    check_args(args)
     t0 = time.perf_counter()
     out = claim((ROOT / args.out_dir).resolve())
     stages = build_stages(args, out)
