@@ -111,7 +111,7 @@ def train_arm(arm: str, inputs: list[str], args: Args, out: Path) -> Path:
 
 
 def heldout_texts(path: str) -> list[str]:
-    return [json.loads(line)["text"] for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [json.loads(line)["text"] for line in Path(path).read_text(encoding="utf-8").split("\n") if line.strip()]
 
 
 @torch.no_grad()

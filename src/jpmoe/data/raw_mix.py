@@ -42,7 +42,7 @@ def is_held_out(doc_id: str) -> bool:
 
 
 def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
 
 
 def chunk(text: str, size: int = DOC_CHARS) -> list[str]:
