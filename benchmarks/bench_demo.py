@@ -49,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--demo_args", default="", help="extra apps/demo.py flags")
     p.add_argument("--budget_s", type=float, default=600.0)
     p.add_argument("--keep", action="store_true", help="keep the clone (its path is printed)")
+    p.add_argument("--results", default="", help="table file (default: benchmarks/results/demo-DATE-HOST.md)")
     args = p.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="bench-demo-"))
@@ -96,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             ""]
     table = "\n".join(head + rows) + "\n"
     print(table)
-    out = ROOT / "benchmarks/results" / f"demo-{time.strftime('%Y%m%d')}-{platform.node()}.md"
+    out = Path(args.results or ROOT / "benchmarks/results" / f"demo-{time.strftime('%Y%m%d')}-{platform.node()}.md")
     out.write_text(table)
     print(f"written: {out}; logs: {work}")
     if not args.keep and code == 0:
