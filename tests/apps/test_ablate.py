@@ -123,7 +123,7 @@ def test_ablation_runs_for_real_on_a_tiny_budget(tmp_path):
     subprocess.run([sys.executable, "-m", "jpcurate", "filter", "--input", str(raw / "general.jsonl"), "--output",
                     str(tmp_path / "cur"), "--quiet"], cwd=ROOT, env=ENV, check=True)
     subprocess.run([sys.executable, "apps/train_tokenizer.py", "--input", str(tmp_path / "cur/kept"), "--out_dir",
-                    str(tmp_path / "tok"), "--vocab_size", "1000"], cwd=ROOT, env=ENV, check=True,
+                    str(tmp_path / "tok"), "--vocab_size", "4000"], cwd=ROOT, env=ENV, check=True,
                    capture_output=True)
     run = subprocess.run([sys.executable, "apps/ablate.py", "--raw", str(raw / "general.jsonl"), "--curated",
                           str(tmp_path / "cur/kept"), "--heldout", str(raw / "heldout.jsonl"), "--tokenizer",
@@ -133,7 +133,8 @@ def test_ablation_runs_for_real_on_a_tiny_budget(tmp_path):
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     results = json.loads((tmp_path / "abl/results.json").read_text())
     for arm in ("raw", "curated"):
-        assert 1 < results[arm]["heldout_ppl"] < 1000 * 1.5 and results[arm]["heldout_tokens"] == 2000
+        # better than a uniform guess over the 4,000-piece vocabulary after 20 steps
+        assert 1 < results[arm]["heldout_ppl"] < 4000 and results[arm]["heldout_tokens"] == 2000
         assert len(results[arm]["samples"]) == 7  # 5 fixed prompts + 2 held-out openings
 
 
