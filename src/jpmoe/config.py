@@ -149,15 +149,11 @@ PRESETS: dict[str, ModelConfig] = {
         vocab_size=32000, hidden_size=1536, intermediate_size=1536, num_layers=16, num_heads=16, num_kv_heads=4,
         max_seq_len=4096, num_experts=8, experts_per_token=2, rope_theta=500000.0,
     ),
-    # the 200B-token recipe of docs/pipeline.md: ~1.9B total, ~0.7B active
-    "moe-2b-e8": ModelConfig(
-        vocab_size=32000, hidden_size=2048, intermediate_size=2048, num_layers=16, num_heads=16, num_kv_heads=4,
+    # ~1.9B total, ~0.76B active (0.63B without the embeddings): the multi-node run of
+    # apps/configs/pretrain_moe_2b.toml
+    "moe-2b": ModelConfig(
+        vocab_size=32000, hidden_size=2048, intermediate_size=1280, num_layers=24, num_heads=16, num_kv_heads=4,
         max_seq_len=4096, num_experts=8, experts_per_token=2, rope_theta=500000.0,
-    ),
-    # dense, Llama-3-8B's layer shape with 36 layers and a 32k vocabulary (~8.1B), docs/pipeline.md's dense recipe
-    "dense-8b": ModelConfig(
-        vocab_size=32000, hidden_size=4096, intermediate_size=14336, num_layers=36, num_heads=32, num_kv_heads=8,
-        max_seq_len=8192, rope_theta=500000.0,
     ),
     # fine-grained: 64 experts, 8 active per token (~6.7B total, ~1.1B active)
     "moe-7b-e64": ModelConfig(
@@ -168,5 +164,10 @@ PRESETS: dict[str, ModelConfig] = {
     "mixtral-8x7b": ModelConfig(
         vocab_size=32000, hidden_size=4096, intermediate_size=14336, num_layers=32, num_heads=32, num_kv_heads=8,
         max_seq_len=32768, rope_theta=1e6, num_experts=8, experts_per_token=2, aux_loss_coef=0.02,
+    ),
+    # dense, Llama-3-8B's layer shape with 36 layers and a 32k vocabulary (~8.1B): docs/pipeline.md's dense recipe
+    "dense-8b": ModelConfig(
+        vocab_size=32000, hidden_size=4096, intermediate_size=14336, num_layers=36, num_heads=32, num_kv_heads=8,
+        max_seq_len=8192, rope_theta=500000.0,
     ),
 }
