@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from jpmoe.pipeline_report import chat, loss_summary, write_report
+from jpmoe.pipeline_report import chat, loss_line, loss_summary, write_report
 from jpmoe.pipeline_stages import Stage, StageFailed, StageRunner
 from jpmoe.train import parse_args
 
@@ -121,11 +121,11 @@ def build_stages(args: Args, out: Path, py: str = sys.executable) -> list[Stage]
         Stage("sft", [app("sft") + ["--base", pre, "--data", "data/posttrain/sft.jsonl", "--out_dir", sft,
                                     "--config", "apps/configs/sft_demo.toml"]],
               inputs=[ROOT / "apps/sft.py", ROOT / "apps/configs/sft_demo.toml", DATA / "posttrain/sft.jsonl"],
-              after=["pretrain"], outputs=[out / "sft/hf"]),
+              after=["pretrain"], outputs=[out / "sft/hf"], summary=lambda: loss_line(out / "sft")),
         Stage("dpo", [app("dpo") + ["--base", f"{sft}/hf", "--data", "data/posttrain/dpo.jsonl", "--loss",
                                     args.pref_loss, "--out_dir", dpo, "--config", "apps/configs/dpo_demo.toml"]],
               inputs=[ROOT / "apps/dpo.py", ROOT / "apps/configs/dpo_demo.toml", DATA / "posttrain/dpo.jsonl"],
-              after=["sft"], outputs=[out / "dpo/hf"]),
+              after=["sft"], outputs=[out / "dpo/hf"], summary=lambda: loss_line(out / "dpo")),
         Stage("chat", action=lambda: chat(py, ROOT, f"{dpo}/hf", out / "chat"), inputs=[ROOT / "apps/serve.py"],
               after=["dpo"], outputs=[out / "chat/transcript.md"], rerun=f"{py} apps/demo.py --only chat"),
         Stage("eval", [app("evaluate") + [x for m in models for x in ("--model", m)] + [

@@ -45,6 +45,17 @@ def loss_summary(run_dir: Path) -> str:
     return f"loss {first:.2f} (first 10 steps) -> {last:.2f} (last 10)"
 
 
+def loss_line(run_dir: Path) -> str:
+    """'loss A -> B (N steps)' from a training run's metrics.jsonl, without judging it (post-training runs are short
+    and start low); '' when there are no metrics."""
+    path = run_dir / "metrics.jsonl"
+    losses = [json.loads(x)["loss"] for x in path.read_text().splitlines() if x.strip()] if path.is_file() else []
+    if not losses:
+        return ""
+    k = max(1, min(10, len(losses) // 4))
+    return f"loss {sum(losses[:k]) / k:.2f} -> {sum(losses[-k:]) / k:.2f} ({len(losses)} steps)"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -252,3 +252,14 @@ def test_the_report_inlines_stage_reports_with_their_links_and_lists_stages_that
     assert "### Curated vs raw" in report and "![plot](ablate/ablation.png)" in report
     assert "[web](https://x.org/a)" in report and "[ablate/ablation.png](ablate/ablation.png)" in report
     assert "The chat stage has not run." in report
+
+
+def test_post_training_summaries_report_the_loss_without_judging_it(tmp_path):
+    from jpmoe.pipeline_report import loss_line, loss_summary
+
+    assert loss_line(tmp_path) == ""
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps({"step": i, "loss": 3.0 - i / 100}) + "\n"
+                                                    for i in range(40)))
+    assert loss_line(tmp_path) == f"loss {3 - 0.045:.2f} -> {3 - 0.345:.2f} (40 steps)"  # means of 10 steps
+    with pytest.raises(ValueError, match="the loss did not fall clearly"):  # the pretraining check is stricter
+        loss_summary(tmp_path)
