@@ -9,6 +9,8 @@ One node, 8 GPUs, or 2 nodes x 8 GPUs (run on each node; FSDP2 over all ranks, N
     torchrun --nnodes 2 --nproc-per-node 8 --node-rank $NODE_RANK --rdzv-backend c10d \
         --rdzv-endpoint $MASTER_ADDR:29500 --rdzv-id jpmoe-2b \
         apps/pretrain.py --config apps/configs/pretrain_moe_2b.toml
+The plan without running (tokens, steps, GPU-hours, checkpoint sizes, free disk; WORLD_SIZE as torchrun sets it):
+    WORLD_SIZE=16 python apps/pretrain.py --config apps/configs/pretrain_2b_moe_200b.toml --dry_run true
 accelerate (it sets the same RANK/WORLD_SIZE/LOCAL_RANK environment):
     accelerate launch --num_processes 8 apps/pretrain.py --config apps/configs/pretrain_moe_2b.toml
 
@@ -53,6 +55,7 @@ from jpmoe.train import (
 from jpmoe.train.disk import stops_when_disk_full
 from jpmoe.train.init_from import init_from_pretrained
 from jpmoe.train.monitor import SAMPLE_PROMPTS, peak_flops
+from jpmoe.train.plan import PLAN_ARGS, format_plan, plan_run
 from jpmoe.train.state_dicts import full_model_state_dict, wrap_model
 
 
@@ -95,6 +98,7 @@ class Args:
     tensorboard: bool = True
     wandb_project: str = ""  # log to wandb too when installed
     export: bool = True  # write <out_dir>/hf (model + tokenizer) at the end
+    dry_run: bool = False  # print the plan (model, tokens, steps, sizes, disk, memory) and exit; reads no data
 
 
 def check_args(args: Args) -> None:
@@ -172,6 +176,9 @@ def rank_micro_batches(stream: MixtureStream, start: int, args: Args, dist) -> l
 
 
 def main(args: Args) -> Path:
+    if args.dry_run:  # before check_args: a plan needs no tokenizer, shards or GPUs (jpmoe.train.plan)
+        print(format_plan(plan_run(**{k: getattr(args, k) for k in PLAN_ARGS})), flush=True)
+        return Path(args.out_dir)
     check_args(args)
     dist = setup_distributed()
     torch.manual_seed(args.seed)

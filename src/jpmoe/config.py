@@ -211,4 +211,9 @@ PRESETS: dict[str, ModelConfig] = {
         vocab_size=32000, hidden_size=4096, intermediate_size=14336, num_layers=32, num_heads=32, num_kv_heads=8,
         max_seq_len=32768, rope_theta=1e6, num_experts=8, experts_per_token=2, aux_loss_coef=0.02,
     ),
+    # dense, Llama-3-8B's layer shape with 36 layers and a 32k vocabulary (~8.1B): docs/pipeline.md's dense recipe
+    "dense-8b": ModelConfig(
+        vocab_size=32000, hidden_size=4096, intermediate_size=14336, num_layers=36, num_heads=32, num_kv_heads=8,
+        max_seq_len=8192, rope_theta=500000.0,
+    ),
 }

@@ -12,7 +12,9 @@ from jpmoe.train import parse_args
 
 CONFIGS = {"pretrain_demo.toml": "pretrain", "pretrain_moe_2b.toml": "pretrain",
            "tokenizer_32k.toml": "train_tokenizer", "prepare_ja_web.toml": "prepare_data",
-           "sft_demo.toml": "sft", "dpo_demo.toml": "dpo"}
+           "sft_demo.toml": "sft", "dpo_demo.toml": "dpo",
+           "pretrain_2b_moe_200b.toml": "pretrain", "pretrain_8b_dense_200b.toml": "pretrain",
+           "ablate_demo.toml": "ablate"}
 
 
 @pytest.mark.parametrize(("config", "app"), sorted(CONFIGS.items()))
@@ -63,6 +65,6 @@ def test_pretrain_leaves_the_kernel_decision_to_jpmoe():
 
 
 def test_every_config_named_in_an_app_docstring_exists():
-    for app in ("prepare_data", "train_tokenizer", "pretrain", "demo"):
+    for app in ("prepare_data", "train_tokenizer", "pretrain", "demo", "ablate"):
         for name in re.findall(r"apps/configs/([\w.-]+\.toml)", load_app(app).__doc__):
             assert (ROOT / "apps/configs" / name).is_file(), f"apps/{app}.py names a missing apps/configs/{name}"
