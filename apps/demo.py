@@ -101,7 +101,7 @@ def build_stages(args: Args, out: Path, py: str = sys.executable) -> list[Stage]
               inputs=[DATA / "aozora/works.jsonl", DATA / "aozora_more/works.jsonl",
                       DATA / "ud_japanese_gsd/sentences.jsonl", src / "jpmoe/data/raw_mix.py"],
               outputs=[out / "raw"], summary=lambda: raw_summary(out)),
-        Stage("curate", curate, inputs=[src / "jpcurate/presets_ja_web.py"], after=["raw"],
+        Stage("curate", curate, inputs=[src / "jpcurate/presets/ja_web.py"], after=["raw"],
               outputs=[out / "curated", out / "deduped"], summary=lambda: curate_summary(out)),
         Stage("tokenizer", [app("train_tokenizer") + [
             "--input", ",".join(f"{ded}/{s}/kept" for s in SOURCES), "--out_dir", tok, "--vocab_size",
