@@ -11,7 +11,7 @@ from jpcurate.lm import load_default_model
 from jpcurate.lm.build_default import GSD_SPLIT, HELD_OUT_AUTHORS, TRAINING_SOURCES
 
 # the repository root; the jpcurate-alone isolation run copies tests/ elsewhere and names data/ in JPLLM_DATA
-ROOT = Path(os.environ.get("JPLLM_DATA") or Path(__file__).resolve().parents[1] / "data").resolve().parent
+ROOT = Path(os.environ.get("JPLLM_DATA") or Path(__file__).resolve().parents[2] / "data").resolve().parent
 QUALITY_SET = ROOT / "benchmarks" / "quality_set" / "natural.jsonl"
 # files (of the shared data snapshot and of data/) that hold evaluation sets or test-only text
 EVALUATION = ("jglue/", "web_ja/", "web_en/", "elyza_tasks_100/", "japanese_mt_bench/", "near_duplicates/")

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 # the repository root; the jpcurate-alone isolation run copies tests/ elsewhere and names data/ in JPLLM_DATA
-ROOT = Path(os.environ.get("JPLLM_DATA") or Path(__file__).resolve().parents[1] / "data").resolve().parent
+ROOT = Path(os.environ.get("JPLLM_DATA") or Path(__file__).resolve().parents[2] / "data").resolve().parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import bench_quality  # noqa: E402
