@@ -13,7 +13,8 @@ import threading
 import time
 from pathlib import Path
 
-CHAT_TURNS = ("日本で一番高い山は何ですか？", "その山について、もう少し詳しく教えてください。")
+# questions in the style of the bundled SFT records (the demo model knows nothing else); the second needs the first
+CHAT_TURNS = ("「坊っちゃん」を書いたのは誰ですか。", "その人のほかの作品をひとつ挙げてください。")
 # what each stage leaves for the report: (label, path relative to runs/demo)
 STAGE_FILES = {
     "raw": [("documents per kind", "raw/summary.json"), ("held-out text", "raw/heldout.jsonl")],
