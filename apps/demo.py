@@ -129,7 +129,9 @@ def build_stages(args: Args, out: Path, py: str = sys.executable) -> list[Stage]
         Stage("chat", action=lambda: chat(py, ROOT, f"{dpo}/hf", out / "chat"), inputs=[ROOT / "apps/serve.py"],
               after=["dpo"], outputs=[out / "chat/transcript.md"], rerun=f"{py} apps/demo.py --only chat"),
         Stage("eval", [app("evaluate") + [x for m in models for x in ("--model", m)] + [
-            "--out_dir", f"{o}/eval", "--limit", str(args.eval_limit)]],
+            "--out_dir", f"{o}/eval", "--limit", str(args.eval_limit)] + [  # overlap with every training input
+            x for c in [*(f"{ded}/{s}/kept" for s in SOURCES), "data/posttrain/sft.jsonl", "data/posttrain/dpo.jsonl"]
+            for x in ("--contamination", c)]],
               inputs=[ROOT / "apps/evaluate.py"], after=["pretrain", "sft", "dpo"],
               outputs=[out / "eval/results.json", out / "eval/report.md"]),
         Stage("ablate", [app("ablate") + [

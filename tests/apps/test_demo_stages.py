@@ -212,7 +212,9 @@ def test_demo_commands_follow_the_agreed_app_interfaces(tmp_path):
                                        "--config", "apps/configs/dpo_demo.toml"]]
     assert stages["eval"].commands == [["python", "apps/evaluate.py", "--model", f"{o}/pretrain/hf", "--model",
                                         f"{o}/sft/hf", "--model", f"{o}/dpo/hf", "--out_dir", f"{o}/eval",
-                                        "--limit", "20"]]
+                                        "--limit", "20", "--contamination", f"{o}/deduped/classics/kept",
+                                        "--contamination", f"{o}/deduped/general/kept", "--contamination",
+                                        "data/posttrain/sft.jsonl", "--contamination", "data/posttrain/dpo.jsonl"]]
     assert stages["chat"].rerun == "python apps/demo.py --only chat"
 
 

@@ -1,5 +1,7 @@
 """Evaluation-set contamination: the share of evaluation examples whose character 13-grams are found in a
-training corpus (JSONL files with a `text` field, or a directory of them).
+training corpus: JSONL files (or directories of them) of pretraining text (`text`), chat records (`messages`),
+instruction records (`instruction`/`input`/`output`) or preference pairs (`prompt`/`chosen`/`rejected`), the
+shapes the project trains on.
 
 The evaluation side is small, so its 13-grams are collected in a set and the corpus is streamed once past it
 (memory is bounded by the evaluation sets, not the corpus). Whitespace is removed and the text NFKC-normalised
@@ -26,8 +28,27 @@ def char_ngrams(text: str, n: int = N) -> set[str]:
     return {t[i:i + n] for i in range(len(t) - n + 1)}
 
 
+TEXT_FIELDS = ("text", "messages", "instruction", "input", "output", "prompt", "chosen", "rejected")
+
+
+def _strings(value: object) -> Iterator[str]:
+    """Every string in a field: a string, a list of strings or of chat messages ({"role", "content"})."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v["content"] if isinstance(v, dict) and "content" in v else v)
+
+
+def record_text(record: object) -> str:
+    """The trainable text of one record, its fields joined by newlines; a KeyError when it has none of them."""
+    if not isinstance(record, dict) or not any(k in record for k in TEXT_FIELDS):
+        raise KeyError(f"none of {', '.join(TEXT_FIELDS)}")
+    return "\n".join(s for k in TEXT_FIELDS for s in _strings(record.get(k)))
+
+
 def corpus_texts(paths: Iterable[str | Path]) -> Iterator[str]:
-    """`text` of every record of every JSONL file given (a directory: its *.jsonl files, recursively)."""
+    """The text of every record of every JSONL file given (a directory: its *.jsonl files, recursively)."""
     for p in map(Path, paths):
         files = sorted(p.rglob("*.jsonl")) if p.is_dir() else [p]
         if not files or not all(f.is_file() for f in files):
@@ -38,9 +59,10 @@ def corpus_texts(paths: Iterable[str | Path]) -> Iterator[str]:
                     if not line.strip():
                         continue
                     try:
-                        text = json.loads(line)["text"]
+                        text = record_text(json.loads(line))
                     except (json.JSONDecodeError, KeyError, TypeError) as e:
-                        raise ValueError(f"{f}:{i}: expected a JSON object with a 'text' field ({e})") from None
+                        raise ValueError(f"{f}:{i}: expected a training record: a JSON object with a text field "
+                                         f"({e})") from None
                     yield text
 
 

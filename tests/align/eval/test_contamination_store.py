@@ -32,11 +32,26 @@ def test_contamination_report_reads_jsonl_files_and_directories(tmp_path):
     (d / "a.jsonl").write_text(json.dumps({"text": PARA}, ensure_ascii=False) + "\n\n", encoding="utf-8")
     rep = contamination_report({"jsquad": {"1": PARA, "2": "今日は天気が良いので公園に散歩に行きました。"}}, [d])
     assert rep["jsquad"]["examples"] == 2 and rep["jsquad"]["contaminated"] == 1 and rep["jsquad"]["share"] == 0.5
-    (d / "b.jsonl").write_text('{"txt": "x"}\n', encoding="utf-8")
+    (d / "b.jsonl").write_text('{"txt": "x"}\n', encoding="utf-8")  # no text field: an error naming file and line
     with pytest.raises(ValueError, match="b.jsonl:1"):
         list(corpus_texts([d]))
     with pytest.raises(FileNotFoundError, match="no JSONL"):
         list(corpus_texts([tmp_path / "missing"]))
+
+
+def test_contamination_reads_the_training_record_shapes(tmp_path):
+    """SFT (messages, instruction/input/output) and preference (prompt/chosen/rejected) records count as corpus text."""
+    half = len(PARA) // 2
+    rows = [{"messages": [{"role": "user", "content": "要約して"}, {"role": "assistant", "content": PARA[:half]}]},
+            {"instruction": "続けて", "input": "", "output": "x"},
+            {"prompt": "問い", "chosen": PARA[half:], "rejected": ["a", "b"]}]
+    f = tmp_path / "sft.jsonl"
+    f.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    texts = list(corpus_texts([f]))
+    assert texts == [f"要約して\n{PARA[:half]}", "続けて\n\nx", f"問い\n{PARA[half:]}\na\nb"]
+    clean = "今日は天気が良いので公園に散歩に行きました。"
+    rep = contamination_report({"jsquad": {"1": PARA[:half], "2": PARA[half:], "3": clean}}, [f])
+    assert rep["jsquad"]["contaminated"] == 2
 
 
 def test_store_skips_done_items_and_drops_a_torn_line(tmp_path):
