@@ -133,7 +133,7 @@ def build_stages(args: Args, out: Path, py: str = sys.executable) -> list[Stage]
             x for c in [*(f"{ded}/{s}/kept" for s in SOURCES), "data/posttrain/sft.jsonl", "data/posttrain/dpo.jsonl"]
             for x in ("--contamination", c)]],
               inputs=[ROOT / "apps/evaluate.py"], after=["pretrain", "sft", "dpo"],
-              outputs=[out / "eval/results.json", out / "eval/report.md"]),
+              outputs=[out / "eval/results.json", out / "eval/report.md"], summary=lambda: eval_summary(out)),
         Stage("ablate", [app("ablate") + [
             "--config", args.ablate_config, "--raw", ",".join(f"{raw}/{s}.jsonl" for s in SOURCES),
             "--curated", ",".join(f"{ded}/{s}/kept" for s in SOURCES), "--heldout", f"{raw}/heldout.jsonl",
@@ -167,6 +167,13 @@ def curate_summary(out: Path) -> str:
         top = ", ".join(f"{k} {v}" for k, v in sorted(stats["reasons"].items(), key=lambda kv: -kv[1])[:3])
         parts.append(f"{s}: {f['input']} docs -> {f['kept']} after filters ({top}, ...) -> {d['kept']} after dedup")
     return "; ".join(parts)
+
+
+def eval_summary(out: Path) -> str:
+    summary = json.loads((out / "eval/results.json").read_text())["summary"]
+    avg = ", ".join(f"{m} {s['llmjp']['AVG']:.3f}" for m, s in summary.items())
+    cut = ", ".join(f"{m} {s['elyza']['generation']['hit_max_tokens']:.2f}" for m, s in summary.items())
+    return f"llm-jp AVG: {avg}; ELYZA answers hitting max tokens: {cut}"
 
 
 def ablate_summary(out: Path) -> str:
