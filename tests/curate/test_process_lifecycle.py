@@ -17,6 +17,7 @@ import pytest
 
 from jpcurate.dedup.tasks import plan_tasks
 from jpcurate.engines.local import RunOptions, run_local
+from jpcurate.engines.workers import sigint_deferred
 from jpcurate.presets import build_preset
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,9 +64,15 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _sigint_default() -> None:
+    """The command as started from a terminal: a suite run in the background (`cmd &`) has SIGINT ignored, which the
+    child would inherit and keep, and then no Ctrl-C could reach it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(cmd: list[str], want_children: int) -> tuple[subprocess.Popen, list[int]]:
     proc = subprocess.Popen([sys.executable, "-m", "jpcurate", *cmd], env=_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True, preexec_fn=_sigint_default)
     deadline = time.monotonic() + 60
     kids: list[int] = []
     while time.monotonic() < deadline and proc.poll() is None:
@@ -90,6 +97,22 @@ def test_kill_9_leaves_nothing_running(tmp_path, command):
     while time.monotonic() < deadline and any(map(_alive, kids)):
         time.sleep(0.05)
     assert [k for k in kids if _alive(k)] == []  # workers and the resource tracker are gone
+
+
+@linux_only
+def test_a_ctrl_c_while_the_workers_start_is_held_not_lost():
+    """The parent ignored SIGINT while its workers started (so they could not print tracebacks): a Ctrl-C in that
+    window was dropped and the run went on to the end with exit 0. Now it waits, and the workers start deaf to it."""
+    reached = False
+    with pytest.raises(KeyboardInterrupt):
+        with sigint_deferred():
+            child = subprocess.run([sys.executable, "-c", "import signal; "
+                                    "print(signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, []))"],
+                                   capture_output=True, text=True, timeout=60)
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+            reached = True  # held back until the block ends
+    assert reached and child.stdout.strip() == "True"  # a process started meanwhile inherits the block
 
 
 @linux_only

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from jpcurate.document import Malformed
-from jpcurate.engines.workers import WORKER_DIED, sigint_ignored, stop_workers, worker_pool
+from jpcurate.engines.workers import WORKER_DIED, sigint_deferred, stop_workers, worker_pool
 from jpcurate.io.readers import LineCounter, check_distinct_inputs, input_format, read_documents
 from jpcurate.io.writers import ShardWriter, remove_parts
 from jpcurate.pipeline import Pipeline, run_pipeline, value_thresholds
@@ -197,9 +197,9 @@ def run_local(pipeline: Pipeline, inputs: list[str | Path], opts: RunOptions) ->
             _progress(opts, n, len(todo), t, s, done_bytes, t0)
     else:  # workers die with this process (kill -9) and leave Ctrl-C to it (jpcurate.engines.workers)
         ex = worker_pool(workers, initializer=_init_worker, initargs=(pipeline,))
-        with sigint_ignored():  # the executor starts its workers on the first submit
-            futures = [ex.submit(_worker, (t, opts)) for t in todo]
         try:
+            with sigint_deferred():  # the executor starts its workers on the first submit
+                futures = [ex.submit(_worker, (t, opts)) for t in todo]
             for n, fut in enumerate(as_completed(futures), 1):
                 t, s = fut.result()
                 done_bytes += s.bytes_in

@@ -71,14 +71,25 @@ def _init_worker(parent: int, initializer, initargs: tuple) -> None:
 
 
 @contextmanager
-def sigint_ignored():
-    """Ignore SIGINT while worker processes start: they inherit the disposition through exec, so a Ctrl-C that comes
-    while a worker is still importing cannot print its traceback (Python keeps an inherited SIG_IGN)."""
-    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+def sigint_deferred():
+    """Hold SIGINT back while worker processes start. It is blocked, so the workers inherit the block through fork
+    and exec and set SIG_IGN before anything unblocks it (a pending ignored signal is discarded): a Ctrl-C while a
+    worker is still importing cannot print its traceback. This process records it meanwhile (another thread may
+    take it) and raises KeyboardInterrupt when the block ends. (Ignoring it here lost a Ctrl-C that came while the
+    workers started: the run went on to the end.)"""
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: no process group gets the Ctrl-C
+        yield
+        return
+    got = []
+    old_handler = signal.signal(signal.SIGINT, lambda *_: got.append(True))
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, old)
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)  # a pending Ctrl-C reaches the recorder now
+        signal.signal(signal.SIGINT, old_handler)
+    if got:
+        raise KeyboardInterrupt
 
 
 def worker_pool(workers: int, initializer=None, initargs: tuple = ()) -> ProcessPoolExecutor:
@@ -101,7 +112,7 @@ def map_tasks(fn, items: list, workers: int) -> list:
         return [fn(x) for x in items]
     ex = worker_pool(min(workers, len(items)))
     try:
-        with sigint_ignored():  # the executor starts its workers on the first submit
+        with sigint_deferred():  # the executor starts its workers on the first submit
             futures = [ex.submit(fn, x) for x in items]  # not ex.map: its iterator cancels futures when interrupted
         out = [f.result() for f in futures]
     except BrokenProcessPool as e:
