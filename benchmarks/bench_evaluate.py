@@ -15,6 +15,10 @@ answer run to max tokens: the worst case for time.
 
     python benchmarks/bench_evaluate.py                       # a few minutes on 2 shared cores
     python benchmarks/bench_evaluate.py --llmjp_limit 0 --max_new_tokens 512   # every bundled item, full answers
+    python benchmarks/bench_evaluate.py --model runs/demo/dpo/hf --llmjp_limit 0 --max_new_tokens 512  # after make demo
+
+`--model DIR` times a trained HF directory instead (the demo's DPO model stops at EOS: the realistic case); prompts
+longer than its context are cut from the left, for the throughput rows as for evaluation.
 """
 
 from __future__ import annotations
@@ -88,6 +92,7 @@ def throughput(model_dir: Path, args) -> dict:
     ours = load_pretrained(model_dir).model
     hf = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32).eval()
     n = args.gen_tokens
+    prompts = [p[-(ours.config.max_seq_len - n):] for p in prompts]  # the context must hold prompt + n tokens
     pad = tok.pad_token_id
     P = max(len(p) for p in prompts)
     ids = torch.tensor([[pad] * (P - len(p)) + p for p in prompts])  # (B, P) left padded
@@ -120,14 +125,16 @@ def main() -> None:
     p.add_argument("--gen_tokens", type=int, default=64)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--model", default="", help="a trained HF directory (default: the random-weight debug MoE)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
-        model_dir = build_model(Path(tmp))
+        model_dir = Path(args.model).resolve() if args.model else build_model(Path(tmp))
         ev = time_evaluate(model_dir, Path(tmp) / "eval", args)
         tp = throughput(model_dir, args)
     machine = f"{platform.machine()} {os.cpu_count()} CPUs, torch {torch.__version__}, {args.threads} threads"
-    lines = [f"## apps/evaluate.py on the `debug` MoE (random weights, max_seq_len 1024), {machine}", "",
+    what = f"`{args.model}`" if args.model else "the `debug` MoE (random weights, max_seq_len 1024)"
+    lines = [f"## apps/evaluate.py on {what}, {machine}", "",
              f"No judge; batch {args.batch}; chat answers up to {args.max_new_tokens} new tokens; llm-jp items per "
              f"task: {args.llmjp_limit or 'all bundled'}. Wall time on a shared machine (load average "
              f"{os.getloadavg()[0]:.1f} at the end).", "",
@@ -142,7 +149,8 @@ def main() -> None:
         lines.append(f"| {k} | {tp[k]:.0f} | {tp[k] / tp['transformers generate']:.2f}x |")
     text = "\n".join(lines) + "\n"
     print(text)
-    size = f"llmjp{args.llmjp_limit or 'all'}-chat{args.max_new_tokens}"
+    trained = f"-{Path(args.model).resolve().parent.name}" if args.model else ""  # runs/demo/dpo/hf -> -dpo
+    size = f"llmjp{args.llmjp_limit or 'all'}-chat{args.max_new_tokens}{trained}"
     out = HERE / "results" / f"evaluate-{datetime.date.today()}-{platform.machine()}-{os.cpu_count()}cpu-{size}.md"
     out.write_text(text, encoding="utf-8")
     print(f"written to {out}")

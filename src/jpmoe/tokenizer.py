@@ -15,7 +15,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 UNK, BOS, EOS, PAD = "<unk>", "<s>", "</s>", "<pad>"
-CHAT_MARKERS = ("<|system|>", "<|user|>", "<|assistant|>", "<|end|>")
+TURN_END = "<|end|>"  # the role-marker template closes every turn with it: a stop token of chat (served or exported)
+CHAT_MARKERS = ("<|system|>", "<|user|>", "<|assistant|>", TURN_END)
 SPECIAL_TOKENS = (UNK, BOS, EOS, PAD, *CHAT_MARKERS)
 
 # A generic role-marker template; apps pass jpalign's template instead when one is wanted for SFT/DPO.
@@ -106,9 +107,27 @@ def export_hf_tokenizer(spm_path: str | Path, out_dir: str | Path, *, chat_templ
         padding_side="right", clean_up_tokenization_spaces=False,
     )
     hf.chat_template = chat_template
-    hf.save_pretrained(str(out_dir))
+    save_portable(hf, out_dir)
     (out_dir / "spm.model").write_bytes(Path(spm_path).read_bytes())
     return out_dir
+
+
+def save_portable(tokenizer, out_dir: str | Path) -> None:
+    """`tokenizer.save_pretrained(out_dir)`, with tokenizer_config.json in the spelling transformers 4.x reads too
+    (vLLM may be pinned to it): transformers 5 writes the class as `TokenizersBackend`, which 4.x cannot import,
+    and the extra special tokens as `extra_special_tokens` (a list), which 4.x expects as a dict. Both versions
+    load the rewritten file to the same tokenizer: class PreTrainedTokenizerFast (an alias in 5), the markers as
+    `additional_special_tokens`."""
+    tokenizer.save_pretrained(str(out_dir))
+    path = Path(out_dir) / "tokenizer_config.json"
+    config = json.loads(path.read_text(encoding="utf-8"))
+    config["tokenizer_class"] = "PreTrainedTokenizerFast"
+    extra = config.pop("extra_special_tokens", None)
+    if isinstance(extra, list):
+        config["additional_special_tokens"] = extra
+    elif extra:  # a dict (named extra tokens) is a spelling 4.x knows
+        config["extra_special_tokens"] = extra
+    path.write_text(json.dumps(config, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
 
 def tokenizer_fingerprint(tokenizer_dir: str | Path) -> str:

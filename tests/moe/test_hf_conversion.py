@@ -214,7 +214,8 @@ def test_fields_left_out_of_config_json_take_transformers_defaults(name, tmp_pat
     cfg = CONFIGS[name]
     ours_and_hf(cfg, tmp_path)
     d = json.loads((tmp_path / "config.json").read_text())
-    for k in ("rope_parameters", "rms_norm_eps", "max_position_embeddings", "router_aux_loss_coef"):
+    for k in ("rope_parameters", "rope_theta", "rope_scaling", "rms_norm_eps", "max_position_embeddings",
+              "router_aux_loss_coef"):
         d.pop(k, None)
     (tmp_path / "config.json").write_text(json.dumps(d))
     hf = hf_class(cfg).from_pretrained(tmp_path, attn_implementation="eager").eval()
@@ -258,6 +259,24 @@ def test_shards_that_disagree_with_their_index_are_named(tmp_path):
     hf["model.layers.1.block_sparse_moe.experts.3.w2.weight"] = torch.zeros(48, 39)
     with pytest.raises(ValueError, match=r"experts\.3\.w2\.weight: \(48, 39\) != expected \(48, 40\)"):
         from_hf_state_dict(hf, MOE)
+
+
+@pytest.mark.parametrize("name", ["mixtral", "llama"])
+def test_export_also_speaks_transformers_4(name, tmp_path):
+    """Only `rope_parameters` was written: a transformers 4.x reader (vLLM pinned to it) does not know that field
+    and took Mixtral's default rope_theta 1e6 (ours 1e4) or dropped the llama3 scaling: other logits, silently."""
+    cfg = CONFIGS[name]
+    _, hf, _ = ours_and_hf(cfg, tmp_path)
+    d = json.loads((tmp_path / "config.json").read_text())
+    assert d["rope_theta"] == d["rope_parameters"]["rope_theta"] == cfg.rope_theta
+    assert d["torch_dtype"] == d["dtype"] == "float32"
+    assert hf.config.rope_parameters == d["rope_parameters"]  # transformers 5 still reads rope_parameters
+    if cfg.rope_type == "default":
+        assert "rope_scaling" not in d
+    else:
+        assert d["rope_scaling"] == {k: v for k, v in d["rope_parameters"].items() if k != "rope_theta"}
+    v4_view = {k: v for k, v in d.items() if k not in ("rope_parameters", "dtype")}  # the fields a 4.x reader knows
+    assert config_from_hf(v4_view) == config_from_hf(d) == cfg
 
 
 def test_a_list_of_eos_ids_survives_both_ways(tmp_path):

@@ -14,6 +14,7 @@ from jpmoe.tokenizer import (  # noqa: E402
     CHAT_MARKERS,
     EOS,
     PAD,
+    TURN_END,
     UNK,
     chars_per_token,
     export_hf_tokenizer,
@@ -102,3 +103,34 @@ def test_vocab_too_small_for_kanji_is_a_clear_error(tmp_path, data_dir):
     texts = [json.loads(line)["text"] for line in (data_dir / "jglue/jsquad_paragraphs.jsonl").open()][:100]
     with pytest.raises(ValueError, match="vocab_size 300 is too small"):
         train_sentencepiece(texts, tmp_path, vocab_size=300)
+
+
+def test_export_lists_the_turn_end_as_eos(tok_dir, hf_tok, tmp_path):
+    """The role-marker template closes turns with <|end|>; generation_config.json listed only </s>, so transformers'
+    generate and vLLM ran past the end of an answer into the next turn where our server stopped."""
+    from jpmoe import ModelConfig, Transformer
+    from jpmoe.hf import save_hf
+    from jpmoe.serve.host import stop_ids_of
+
+    config = ModelConfig.preset("debug", vocab_size=len(hf_tok), max_seq_len=64)
+    save_hf(Transformer(config).state_dict(), config, tmp_path / "hf", tokenizer_dir=tok_dir)
+    end = hf_tok.convert_tokens_to_ids(TURN_END)
+    gen = transformers.GenerationConfig.from_pretrained(str(tmp_path / "hf"))
+    assert gen.eos_token_id == [hf_tok.eos_token_id, end]
+    assert set(stop_ids_of(hf_tok, config, tmp_path / "hf")) == {hf_tok.eos_token_id, end}
+    plain = tmp_path / "plain"  # a template that ends turns with </s> adds nothing
+    hf_tok.save_pretrained(str(plain))
+    (plain / "chat_template.jinja").write_text("{% for m in messages %}{{ m['content'] + eos_token }}{% endfor %}")
+    save_hf(Transformer(config).state_dict(), config, tmp_path / "hf2", tokenizer_dir=plain)
+    assert json.loads((tmp_path / "hf2/generation_config.json").read_text())["eos_token_id"] == hf_tok.eos_token_id
+
+
+def test_tokenizer_config_is_readable_by_transformers_4(tok_dir, hf_tok):
+    """transformers 5 wrote the class as `TokenizersBackend` and the markers as a list under `extra_special_tokens`:
+    transformers 4.x (which vLLM may be pinned to) raised "Tokenizer class TokenizersBackend does not exist" on
+    every export. Checked by hand with transformers 4.57.1: the rewritten file loads there to the same ids."""
+    config = json.loads((tok_dir / "tokenizer_config.json").read_text())
+    assert config["tokenizer_class"] == "PreTrainedTokenizerFast" and "extra_special_tokens" not in config
+    assert config["additional_special_tokens"] == list(CHAT_MARKERS)
+    assert [hf_tok.convert_tokens_to_ids(m) for m in CHAT_MARKERS] == [4, 5, 6, 7]
+    assert hf_tok("<|end|>吾輩")["input_ids"][:2] == [hf_tok.bos_token_id, 7]

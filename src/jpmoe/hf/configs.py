@@ -1,7 +1,10 @@
 """ModelConfig <-> transformers' config.json for LlamaForCausalLM (dense) and MixtralForCausalLM (MoE).
 
 Written without importing transformers (a development-only dependency): the fields are those of
-transformers 5.x (`rope_parameters`), and v4-style files (top-level `rope_theta`, `rope_scaling`) are read too.
+transformers 5.x (`rope_parameters`, `dtype`), and v4-style files (top-level `rope_theta`, `rope_scaling`) are read
+too. The export also writes the v4 spellings with the same values (transformers 5 reads `rope_parameters` first):
+a v4 reader (vLLM pinned to transformers 4.x) would otherwise take Mixtral's default rope_theta 1e6 and give other
+logits without a word.
 """
 
 from __future__ import annotations
@@ -31,7 +34,10 @@ def config_to_hf(config: ModelConfig, dtype: str = "float32") -> dict:
         "initializer_range": config.init_std, "attention_dropout": 0.0, "use_cache": True,
         "bos_token_id": config.bos_token_id, "eos_token_id": _eos(config),
         "pad_token_id": config.pad_token_id, "dtype": dtype,
+        "rope_theta": config.rope_theta, "torch_dtype": dtype,  # the transformers 4.x spellings, same values
     }
+    if config.rope_type != "default":
+        d["rope_scaling"] = {k: v for k, v in rope.items() if k != "rope_theta"}
     if config.is_moe:
         d |= {"num_local_experts": config.num_experts, "num_experts_per_tok": config.experts_per_token,
               "router_aux_loss_coef": config.aux_loss_coef, "router_jitter_noise": 0.0,
@@ -47,8 +53,14 @@ def _eos(config: ModelConfig) -> int | list[int] | None:
     return list(config.eos_token_id) if isinstance(config.eos_token_id, tuple) else config.eos_token_id
 
 
-def generation_config_to_hf(config: ModelConfig) -> dict:
-    d = {"bos_token_id": config.bos_token_id, "eos_token_id": _eos(config)}
+def generation_config_to_hf(config: ModelConfig, turn_end_ids: tuple[int, ...] = ()) -> dict:
+    """`turn_end_ids`: tokens the chat template closes a turn with (jpmoe's `<|end|>`), listed as EOS too, so
+    transformers' generate and vLLM stop there as our server does."""
+    eos = _eos(config)
+    extra = [i for i in turn_end_ids if i not in (eos if isinstance(eos, list) else [eos])]
+    if extra:
+        eos = (eos if isinstance(eos, list) else [] if eos is None else [eos]) + extra
+    d = {"bos_token_id": config.bos_token_id, "eos_token_id": eos}
     if config.pad_token_id is not None:
         d["pad_token_id"] = config.pad_token_id
     return d

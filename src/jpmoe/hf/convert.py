@@ -12,6 +12,7 @@ import torch
 from jpmoe.config import ConfigTypeError, ModelConfig
 from jpmoe.hf.configs import config_from_hf, config_to_hf, generation_config_to_hf
 from jpmoe.hf.keymap import from_hf_state_dict, to_hf_state_dict
+from jpmoe.tokenizer import TURN_END
 from jpmoe.model_dir import (
     config_from_dict,
     load_checkpoint,
@@ -88,11 +89,30 @@ def save_hf(sd: dict[str, torch.Tensor], config: ModelConfig, out: str | Path, *
     dtype_name = str(next(iter(hf.values())).dtype).removeprefix("torch.")
     remove_old_weights(out)
     (out / "config.json").write_text(json.dumps(config_to_hf(config, dtype_name), indent=2) + "\n")
-    (out / "generation_config.json").write_text(json.dumps(generation_config_to_hf(config), indent=2) + "\n")
     write_sharded(hf, out, max_shard_bytes)
     if tokenizer_dir is not None:
         copy_tokenizer(tokenizer_dir, out)
+    write_generation_config(out, config)
     return out
+
+
+def write_generation_config(out: Path, config: ModelConfig) -> None:
+    """generation_config.json; written after the tokenizer files, whose chat template may add a turn-end EOS."""
+    gen = generation_config_to_hf(config, turn_end_ids(out))
+    (out / "generation_config.json").write_text(json.dumps(gen, indent=2) + "\n")
+
+
+def turn_end_ids(tokenizer_dir: Path) -> tuple[int, ...]:
+    """The id of `<|end|>` when the directory's chat template uses it (read from the files, no transformers)."""
+    template = ""
+    if (tokenizer_dir / "chat_template.jinja").is_file():
+        template = (tokenizer_dir / "chat_template.jinja").read_text(encoding="utf-8")
+    elif (tokenizer_dir / "tokenizer_config.json").is_file():
+        template = str(read_json(tokenizer_dir / "tokenizer_config.json").get("chat_template") or "")
+    if TURN_END not in template or not (tokenizer_dir / "tokenizer.json").is_file():
+        return ()
+    added = read_json(tokenizer_dir / "tokenizer.json").get("added_tokens") or []
+    return tuple(t["id"] for t in added if isinstance(t, dict) and t.get("content") == TURN_END)
 
 
 def read_hf_weights(src: Path) -> dict[str, torch.Tensor]:

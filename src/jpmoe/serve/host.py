@@ -13,8 +13,8 @@ import torch
 from jpmoe.config import ModelConfig
 from jpmoe.load import load_pretrained
 from jpmoe.model import Transformer
+from jpmoe.tokenizer import TURN_END
 
-END_MARKER = "<|end|>"  # jpmoe.tokenizer's role-marker template closes every turn with it
 
 
 class NoChatTemplate(ValueError):
@@ -67,8 +67,8 @@ def stop_ids_of(tokenizer, config: ModelConfig, weights_dir: Path) -> tuple[int,
         except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as e:
             raise ValueError(f"{gen} is damaged: {e}") from None
     template = getattr(tokenizer, "chat_template", None) or ""
-    if END_MARKER in template and END_MARKER in tokenizer.get_vocab():
-        ids.append(tokenizer.convert_tokens_to_ids(END_MARKER))
+    if TURN_END in template and TURN_END in tokenizer.get_vocab():
+        ids.append(tokenizer.convert_tokens_to_ids(TURN_END))
     return tuple(dict.fromkeys(ids))
 
 

@@ -13,7 +13,8 @@ import torch
 
 from jpmoe.config import ModelConfig
 from jpmoe.generate import SamplingParams, generate
-from jpmoe.hf.convert import save_hf
+from jpmoe.hf.convert import save_hf, write_generation_config
+from jpmoe.tokenizer import save_portable
 from jpmoe.train.dist import DistInfo
 from jpmoe.train.lora import merge_lora_state_dict
 from jpmoe.train.state_dicts import full_model_state_dict
@@ -46,7 +47,8 @@ def export_posttrained(model: torch.nn.Module, config: ModelConfig, out: str | P
         sd = merge_lora_state_dict(sd, r=lora[0], alpha=lora[1])
     save_hf(sd, config, out)
     tokenizer.chat_template = chat_template
-    tokenizer.save_pretrained(str(out))
+    save_portable(tokenizer, out)
+    write_generation_config(out, config)  # the trained template may close turns with <|end|>
     data = {"files": [str(f) for f in files], "contaminated_with": dirty, **(record or {})}
     (out / TRAINING_DATA_NAME).write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
     print(f"exported Hugging Face model and tokenizer (with its chat template) to {out}", flush=True)
