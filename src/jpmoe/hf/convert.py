@@ -12,7 +12,6 @@ import torch
 from jpmoe.config import ConfigTypeError, ModelConfig
 from jpmoe.hf.configs import config_from_hf, config_to_hf, generation_config_to_hf
 from jpmoe.hf.keymap import from_hf_state_dict, to_hf_state_dict
-from jpmoe.tokenizer import TURN_END
 from jpmoe.model_dir import (
     config_from_dict,
     load_checkpoint,
@@ -21,6 +20,7 @@ from jpmoe.model_dir import (
     save_checkpoint,
     save_safetensors,
 )
+from jpmoe.tokenizer import TURN_END
 
 INDEX_NAME = "model.safetensors.index.json"
 # what transformers' tokenizers save (tokenizer.json, tokenizer_config.json, tokenizer.model, ...), sentencepiece

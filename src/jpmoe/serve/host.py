@@ -16,7 +16,6 @@ from jpmoe.model import Transformer
 from jpmoe.tokenizer import TURN_END
 
 
-
 class NoChatTemplate(ValueError):
     pass
 
