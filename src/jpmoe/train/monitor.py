@@ -12,6 +12,8 @@ import time
 import warnings
 from pathlib import Path
 
+from jpmoe.train.disk import stops_when_disk_full
+
 SAMPLE_PROMPTS = ("吾輩は猫である。名前は", "日本の首都は", "昔々、ある村に", "富士山は", "メロスは激怒した。")
 
 # Dense bf16 peak FLOP/s per GPU, for MFU (vendor datasheets, no sparsity).
@@ -79,7 +81,7 @@ class Monitor:
         if not self.enabled:
             return
         rec = {"step": step, **metrics}  # full float precision: resumed runs are compared exactly
-        with self.metrics_path.open("a") as f:
+        with stops_when_disk_full(str(self.metrics_path), self.dir), self.metrics_path.open("a") as f:
             f.write(json.dumps(rec, ensure_ascii=False) + "\n")
         for k, v in metrics.items():
             if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v):
@@ -106,13 +108,17 @@ class Monitor:
 
     def samples(self, step: int, outs: list[str]) -> None:
         """Append the continuations of SAMPLE_PROMPTS to samples.jsonl (beside metrics.jsonl)."""
+        self.append_samples(step, [{"prompt": p, "completion": o} for p, o in zip(SAMPLE_PROMPTS, outs)], sep="")
+
+    def append_samples(self, step: int, records: list[dict], sep: str = " ") -> None:
+        """Append {"prompt", "completion", ...} records of `step` to samples.jsonl (and TensorBoard's text tab)."""
         if not self.enabled:
             return
-        with self.samples_path.open("a") as f:
-            for prompt, out in zip(SAMPLE_PROMPTS, outs):
-                f.write(json.dumps({"step": step, "prompt": prompt, "completion": out}, ensure_ascii=False) + "\n")
+        with stops_when_disk_full(str(self.samples_path), self.dir), self.samples_path.open("a") as f:
+            for rec in records:
+                f.write(json.dumps({"step": step, **rec}, ensure_ascii=False) + "\n")
         if self.tb:
-            self.tb.add_text("samples", "\n\n".join(f"**{p}**{o}" for p, o in zip(SAMPLE_PROMPTS, outs)), step)
+            self.tb.add_text("samples", "\n\n".join(f"**{r['prompt']}**{sep}{r['completion']}" for r in records), step)
 
     def plot(self) -> Path | None:
         """loss_curve.png from metrics.jsonl (all steps of the run, resumes included)."""

@@ -259,13 +259,7 @@ def write_samples(monitor: Monitor, step: int, outs: list[dict]) -> None:
     """Append generations to samples.jsonl (truncated to the resumed step on a restart, as the metrics)."""
     if not monitor.enabled:
         return
-    import json
-
-    with monitor.samples_path.open("a") as f:
-        for rec in outs:
-            f.write(json.dumps({"step": step, **rec}, ensure_ascii=False) + "\n")
-    if monitor.tb:
-        monitor.tb.add_text("samples", "\n\n".join(f"**{r['prompt']}** {r['completion']}" for r in outs), step)
+    monitor.append_samples(step, outs)
     shown = " | ".join(f"{r['prompt'][:12]}… -> {r['completion'][:40]!r}" for r in outs[:2])
     print(f"samples at step {step}: {shown}", file=sys.stderr, flush=True)
 

@@ -154,3 +154,19 @@ def test_a_real_tmpfs_filling_during_the_save(tmp_path):
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.count("DISKFULL not enough free disk to save checkpoint step-00000002: the disk filled") == 2
     assert run.stdout.count("LEFT ['step-00000001']") == 2 and "RESUMED 1 step-00000002" in run.stdout
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+@pytest.mark.parametrize("log", ["metrics", "samples"])
+def test_a_full_disk_under_the_training_log_stops_with_one_line(tmp_path, log):
+    """The metrics and samples logs are written every few steps: a full disk there ended training in a traceback,
+    where the checkpoint writes gave one line. /dev/full answers every write with a real ENOSPC."""
+    from jpmoe.train.monitor import SAMPLE_PROMPTS, Monitor
+
+    mon = Monitor(tmp_path, enabled=True, total_steps=4, tensorboard=False)
+    mon.log(1, {"loss": 2.0})
+    setattr(mon, f"{log}_path", Path("/dev/full"))
+    with pytest.raises(SystemExit) as stop:
+        mon.log(2, {"loss": 1.5}) if log == "metrics" else mon.samples(2, ["x"] * len(SAMPLE_PROMPTS))
+    assert "the disk filled while writing /dev/full" in str(stop.value) and "rerun the same command" in str(stop.value)
+    assert (tmp_path / "metrics.jsonl").read_text().count("\n") == 1  # what was written before is kept
