@@ -27,9 +27,9 @@ from triton.compiler import ASTSource  # noqa: E402
 from jpmoe.kernels.backend import row_warps  # noqa: E402
 from jpmoe.kernels.tiling import GPU_TABLE, moe_tiles  # noqa: E402
 
-moe_align, moe_mlp, rmsnorm, rotary, routing, swiglu = (
+moe_align, mlp_fwd, mlp_bwd, rmsnorm, rotary, routing, swiglu = (
     import_module(f"jpmoe.kernels.{name}")
-    for name in ("moe_align", "moe_mlp", "rmsnorm", "rotary", "routing", "swiglu"))
+    for name in ("moe_align", "moe_mlp_triton_fwd", "moe_mlp_triton_bwd", "rmsnorm", "rotary", "routing", "swiglu"))
 TARGET = GPUTarget("cuda", 90, 32)
 # A real launch marks pointers and ints divisible by 16 (tt.divisibility); the pipeliner and vector loads need it.
 # Model sizes (H, I, head dims) and their strides are multiples of 16; counts (pairs, tokens, top_k) are not.
@@ -85,8 +85,8 @@ def elementwise_kernels(dt: str = "bf16"):
     yield (moe_align._align_kernel, dict(experts_ptr="i64", counts_ptr="i32", sorted_ptr="i32",
                                          block_expert_ptr="i32", offsets_ptr="i32"),
            dict(BLOCK=1024, BLOCK_E=128, BLOCK_M=64))
-    yield moe_mlp._moe_combine_kernel, dict(y_ptr=dt, out_ptr=dt), dict(BLOCK=1024)
-    yield (moe_mlp._gather_rows_kernel, dict(src_ptr=dt, scale_ptr="fp32", sorted_ptr="i32", out_ptr=dt),
+    yield mlp_fwd._moe_combine_kernel, dict(y_ptr=dt, out_ptr=dt), dict(BLOCK=1024)
+    yield (mlp_bwd._gather_rows_kernel, dict(src_ptr=dt, scale_ptr="fp32", sorted_ptr="i32", out_ptr=dt),
            dict(HAS_SCALE=True, BLOCK=1024))
 
 
@@ -95,17 +95,17 @@ def moe_kernels(tiles, dt: str = "bf16"):
     blk = lambda t: dict(BLOCK_M=t.block_m, BLOCK_N=t.block_n, BLOCK_K=t.block_k)  # noqa: E731
     idx = dict(sorted_ptr="i32", block_expert_ptr="i32")
     t = tiles.gate_up
-    yield (moe_mlp._moe_gate_up_kernel, dict(x_ptr=dt, w_ptr=dt, gu_ptr=dt, h_ptr=dt, **idx),
+    yield (mlp_fwd._moe_gate_up_kernel, dict(x_ptr=dt, w_ptr=dt, gu_ptr=dt, h_ptr=dt, **idx),
            dict(STORE_GU=True, GROUP_M=t.group_m, **blk(t), **common), t)
     t = tiles.scatter
-    yield (moe_mlp._moe_scatter_gemm_kernel, dict(a_ptr=dt, b_ptr=dt, scale_ptr="fp32", out_ptr=dt, **idx),
+    yield (mlp_fwd._moe_scatter_gemm_kernel, dict(a_ptr=dt, b_ptr=dt, scale_ptr="fp32", out_ptr=dt, **idx),
            dict(HAS_SCALE=True, GROUP_M=t.group_m, **blk(t), **common), t)
     t = tiles.down_bwd
-    yield (moe_mlp._moe_down_bwd_kernel, dict(dout_ptr=dt, w_ptr=dt, gu_ptr=dt, scale_ptr="fp32",
+    yield (mlp_bwd._moe_down_bwd_kernel, dict(dout_ptr=dt, w_ptr=dt, gu_ptr=dt, scale_ptr="fp32",
                                               dgu_ptr=dt, act_ptr=dt, dw_part_ptr="fp32", **idx),
            dict(GROUP_M=t.group_m, **blk(t), **common), t)
     t = tiles.dw
-    yield (moe_mlp._moe_dw_kernel, dict(a_ptr=dt, b_ptr=dt, offsets_ptr="i32", out_ptr=dt),
+    yield (mlp_bwd._moe_dw_kernel, dict(a_ptr=dt, b_ptr=dt, offsets_ptr="i32", out_ptr=dt),
            dict(**blk(t), **common), t)
 
 

@@ -119,7 +119,7 @@ def test_tile_table_classes_and_fp32_rule(monkeypatch):
 def test_every_gpu_table_row_runs_correctly(rows_per_expert, gen, monkeypatch):
     """The tiles of every GPU table row (fp32 variant: the interpreter's dtype), not only the interpreter's 16-row
     tiles: block_m 32/128, group_m 1/8 and K chunks larger than H all give the reference's output and gradients."""
-    import jpmoe.kernels.moe_mlp as moe_module
+    import jpmoe.kernels.moe_mlp_triton_fwd as moe_module  # the forward picks the tiles, the backward reuses them
     from jpmoe.kernels import tiling
 
     monkeypatch.setattr(tiling, "interpreting", lambda: False)  # moe_tiles reads the GPU table
