@@ -122,11 +122,8 @@ def save_portable(tokenizer, out_dir: str | Path) -> None:
     path = Path(out_dir) / "tokenizer_config.json"
     config = json.loads(path.read_text(encoding="utf-8"))
     config["tokenizer_class"] = "PreTrainedTokenizerFast"
-    extra = config.pop("extra_special_tokens", None)
-    if isinstance(extra, list):
-        config["additional_special_tokens"] = extra
-    elif extra:  # a dict (named extra tokens) is a spelling 4.x knows
-        config["extra_special_tokens"] = extra
+    if isinstance(config.get("extra_special_tokens"), list):  # a dict (named extra tokens) is a spelling 4.x knows
+        config["additional_special_tokens"] = config.pop("extra_special_tokens")
     path.write_text(json.dumps(config, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
 

@@ -57,10 +57,9 @@ def generation_config_to_hf(config: ModelConfig, turn_end_ids: tuple[int, ...] =
     """`turn_end_ids`: tokens the chat template closes a turn with (jpmoe's `<|end|>`), listed as EOS too, so
     transformers' generate and vLLM stop there as our server does."""
     eos = _eos(config)
-    extra = [i for i in turn_end_ids if i not in (eos if isinstance(eos, list) else [eos])]
-    if extra:
-        eos = (eos if isinstance(eos, list) else [] if eos is None else [eos]) + extra
-    d = {"bos_token_id": config.bos_token_id, "eos_token_id": eos}
+    listed = eos if isinstance(eos, list) else [] if eos is None else [eos]
+    extra = [i for i in turn_end_ids if i not in listed]
+    d = {"bos_token_id": config.bos_token_id, "eos_token_id": listed + extra if extra else eos}
     if config.pad_token_id is not None:
         d["pad_token_id"] = config.pad_token_id
     return d

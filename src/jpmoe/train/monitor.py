@@ -108,9 +108,9 @@ class Monitor:
 
     def samples(self, step: int, outs: list[str]) -> None:
         """Append the continuations of SAMPLE_PROMPTS to samples.jsonl (beside metrics.jsonl)."""
-        self.append_samples(step, [{"prompt": p, "completion": o} for p, o in zip(SAMPLE_PROMPTS, outs)], sep="")
+        self.append_samples(step, [{"prompt": p, "completion": o} for p, o in zip(SAMPLE_PROMPTS, outs)])
 
-    def append_samples(self, step: int, records: list[dict], sep: str = " ") -> None:
+    def append_samples(self, step: int, records: list[dict]) -> None:
         """Append {"prompt", "completion", ...} records of `step` to samples.jsonl (and TensorBoard's text tab)."""
         if not self.enabled:
             return
@@ -118,7 +118,7 @@ class Monitor:
             for rec in records:
                 f.write(json.dumps({"step": step, **rec}, ensure_ascii=False) + "\n")
         if self.tb:
-            self.tb.add_text("samples", "\n\n".join(f"**{r['prompt']}**{sep}{r['completion']}" for r in records), step)
+            self.tb.add_text("samples", "\n\n".join(f"**{r['prompt']}** {r['completion']}" for r in records), step)
 
     def plot(self) -> Path | None:
         """loss_curve.png from metrics.jsonl (all steps of the run, resumes included)."""
